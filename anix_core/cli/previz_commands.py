@@ -1,0 +1,5 @@
+"""Subcommands (filled in by their feature)."""
+
+
+def register(subparsers) -> None:
+    pass

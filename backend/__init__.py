@@ -1,0 +1,1 @@
+"""AniX Studio GPU service: ZeroMQ server, workers, scene cache, and the client the add-on bundles."""

@@ -1,0 +1,49 @@
+"""Shared test set-up: fixture paths and the `cuda` marker that skips cleanly without a GPU."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Fixtures written by other tools live beside the checkout (../shared/fixtures); ANIX_FIXTURES overrides.
+FIXTURES = Path(os.environ.get("ANIX_FIXTURES", REPO.parent / "shared" / "fixtures"))
+
+
+def _cuda_ready() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    if not torch.cuda.is_available():
+        return False
+    try:
+        import gsplat  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def pytest_collection_modifyitems(config, items):
+    if _cuda_ready():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA and gsplat")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip(f"fixtures folder not found at {FIXTURES}")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def truth(fixtures_dir):
+    import numpy as np
+
+    with np.load(fixtures_dir / "courtyard_truth.npz") as data:
+        return {k: data[k] for k in data.files}
