@@ -1,0 +1,1 @@
+"""Post-training and distillation of the AniX model: data, LoRA flow matching, DMD2."""
