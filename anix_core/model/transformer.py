@@ -1,0 +1,252 @@
+"""`AniXTransformer3DModel`: HunyuanVideo with AniX's scene, view and history streams.
+
+The backbone is diffusers' HunyuanVideo, with its parameter names and config keys, so a diffusers
+`HunyuanVideoTransformer3DModel` state dict loads with only AniX's own modules (`bg_in`,
+`bg_proj`) missing, and with no scene, views or history the output is HunyuanVideo's.
+
+Token sequence seen by the blocks: [view tokens (V frames) | video tokens (F frames)] + text.
+- scene + mask: latents concatenated on channels -> `bg_in` (patch embed) -> `bg_proj` (linear,
+  zero-initialised) -> added to the video tokens;
+- views: each view is one latent frame, patchified by `x_embedder`, prepended, shifted RoPE
+  (`anix_core.model.rope`), sliced off before the output projection;
+- history: the first frames of the video are replaced by clean history latents. Mode
+  "overwrite" shares the timestep; mode "diffusion_forcing" gives the history chunk its own
+  timestep embedding and so its own adaLN modulation.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.loaders import PeftAdapterMixin
+from diffusers.models.attention import AttentionMixin
+from diffusers.models.modeling_outputs import Transformer2DModelOutput
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.models.normalization import AdaLayerNormContinuous
+from diffusers.models.transformers.transformer_hunyuan_video import (
+    HunyuanVideoConditionEmbedding,
+    HunyuanVideoPatchEmbed,
+    HunyuanVideoTokenRefiner,
+)
+from diffusers.utils import apply_lora_scale
+
+from .blocks import AniXDualStreamBlock, AniXSingleStreamBlock
+from .rope import VIEW_ROPE_MODES, rotary_from_positions, video_positions, view_positions
+
+HISTORY_MODES = ("overwrite", "diffusion_forcing")
+ANIX_MODULE_PREFIXES = ("bg_in.", "bg_proj.")
+
+
+class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
+    """HunyuanVideo DiT + AniX conditioning. Sizes come from config (13B: the defaults).
+
+    AniX config keys beyond HunyuanVideo's:
+        scene_in_channels: channels of scene latents + mask latents (2 x in_channels); 0 disables
+            the scene stream.
+        bg_proj_zero_init: start `bg_proj` at zero so a fresh scene stream changes nothing.
+        view_rope_mode: "code" (default) or "paper", see `anix_core.model.rope`.
+        history_mode: "overwrite" or "diffusion_forcing".
+    """
+
+    _supports_gradient_checkpointing = True
+    _skip_layerwise_casting_patterns = ["x_embedder", "context_embedder", "norm", "bg_in"]
+    _no_split_modules = [
+        "AniXDualStreamBlock",
+        "AniXSingleStreamBlock",
+        "HunyuanVideoPatchEmbed",
+        "HunyuanVideoTokenRefiner",
+    ]
+    _repeated_blocks = ["AniXDualStreamBlock", "AniXSingleStreamBlock"]
+
+    @register_to_config
+    def __init__(
+        self,
+        in_channels: int = 16,
+        out_channels: int = 16,
+        num_attention_heads: int = 24,
+        attention_head_dim: int = 128,
+        num_layers: int = 20,
+        num_single_layers: int = 40,
+        num_refiner_layers: int = 2,
+        mlp_ratio: float = 4.0,
+        patch_size: int = 2,
+        patch_size_t: int = 1,
+        qk_norm: str = "rms_norm",
+        guidance_embeds: bool = True,
+        text_embed_dim: int = 4096,
+        pooled_projection_dim: int = 768,
+        rope_theta: float = 256.0,
+        rope_axes_dim: tuple[int, ...] = (16, 56, 56),
+        image_condition_type: str | None = None,
+        scene_in_channels: int = 32,
+        bg_proj_zero_init: bool = True,
+        view_rope_mode: str = "code",
+        history_mode: str = "overwrite",
+    ) -> None:
+        super().__init__()
+        if image_condition_type is not None:
+            raise ValueError("image_condition_type must be None for AniX (views enter as tokens instead)")
+        if view_rope_mode not in VIEW_ROPE_MODES:
+            raise ValueError(f"view_rope_mode must be one of {VIEW_ROPE_MODES}, got {view_rope_mode!r}")
+        if history_mode not in HISTORY_MODES:
+            raise ValueError(f"history_mode must be one of {HISTORY_MODES}, got {history_mode!r}")
+        if sum(rope_axes_dim) != attention_head_dim:
+            raise ValueError(f"rope_axes_dim {tuple(rope_axes_dim)} must sum to attention_head_dim {attention_head_dim}")
+
+        inner_dim = num_attention_heads * attention_head_dim
+        out_channels = out_channels or in_channels
+        patch = (patch_size_t, patch_size, patch_size)
+
+        self.x_embedder = HunyuanVideoPatchEmbed(patch, in_channels, inner_dim)
+        self.context_embedder = HunyuanVideoTokenRefiner(
+            text_embed_dim, num_attention_heads, attention_head_dim, num_layers=num_refiner_layers
+        )
+        self.time_text_embed = HunyuanVideoConditionEmbedding(inner_dim, pooled_projection_dim, guidance_embeds, None)
+
+        if scene_in_channels:
+            self.bg_in = HunyuanVideoPatchEmbed(patch, scene_in_channels, inner_dim)
+            self.bg_proj = nn.Linear(inner_dim, inner_dim)
+            if bg_proj_zero_init:
+                nn.init.zeros_(self.bg_proj.weight)
+                nn.init.zeros_(self.bg_proj.bias)
+        else:
+            self.bg_in = None
+            self.bg_proj = None
+
+        self.transformer_blocks = nn.ModuleList(
+            [AniXDualStreamBlock(num_attention_heads, attention_head_dim, mlp_ratio=mlp_ratio, qk_norm=qk_norm)
+             for _ in range(num_layers)]
+        )
+        self.single_transformer_blocks = nn.ModuleList(
+            [AniXSingleStreamBlock(num_attention_heads, attention_head_dim, mlp_ratio=mlp_ratio, qk_norm=qk_norm)
+             for _ in range(num_single_layers)]
+        )
+        self.norm_out = AdaLayerNormContinuous(inner_dim, inner_dim, elementwise_affine=False, eps=1e-6)
+        self.proj_out = nn.Linear(inner_dim, patch_size_t * patch_size * patch_size * out_channels)
+        self.gradient_checkpointing = False
+
+    # ------------------------------------------------------------------ helpers
+    def rotary_embedding(self, frames: int, height: int, width: int, num_views: int = 0, device=None):
+        """(cos, sin) for [views | video] tokens on the patch grid (frames/height/width post-patch)."""
+        pos = video_positions(frames, height, width, device=device)
+        if num_views:
+            views = view_positions(num_views, height, width, self.config.view_rope_mode, device=device)
+            pos = torch.cat([views, pos], dim=0)
+        return rotary_from_positions(pos, self.config.rope_axes_dim, self.config.rope_theta)
+
+    def embed_scene(self, scene_latents: torch.Tensor, mask_latents: torch.Tensor) -> torch.Tensor:
+        """Scene-stream tokens [B, N, D] to add to the video tokens."""
+        if self.bg_in is None:
+            raise ValueError("this model has no scene stream (scene_in_channels=0)")
+        return self.bg_proj(self.bg_in(torch.cat([scene_latents, mask_latents], dim=1)))
+
+    def _run_block(self, block, *args):
+        if torch.is_grad_enabled() and self.gradient_checkpointing:
+            return self._gradient_checkpointing_func(block, *args)
+        return block(*args)
+
+    # ------------------------------------------------------------------ forward
+    @apply_lora_scale("attention_kwargs")
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        timestep: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        encoder_attention_mask: torch.Tensor,
+        pooled_projections: torch.Tensor,
+        guidance: torch.Tensor | None = None,
+        attention_kwargs: dict[str, Any] | None = None,
+        return_dict: bool = True,
+        *,
+        scene_latents: torch.Tensor | None = None,
+        mask_latents: torch.Tensor | None = None,
+        view_latents: torch.Tensor | None = None,
+        history_latents: torch.Tensor | None = None,
+        history_timestep: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor] | Transformer2DModelOutput:
+        """Predict the flow for `hidden_states` [B, C, F, H, W] (latents).
+
+        HunyuanVideo's arguments, plus (keyword-only, all optional):
+            scene_latents, mask_latents: [B, C, F, H, W] VAE latents of the scene video and of
+                the box-mask video (given together).
+            view_latents: [B, C, V, H, W], one latent frame per character view (front, left,
+                back, right).
+            history_latents: [B, C, Fh, H, W] clean latents replacing the first Fh frames.
+            history_timestep: [B] timestep of the history chunk in "diffusion_forcing" mode
+                (default 0, i.e. clean).
+        Returns the prediction for all F frames (history frames included).
+        """
+        batch_size, _, num_frames, height, width = hidden_states.shape
+        p, p_t = self.config.patch_size, self.config.patch_size_t
+        pf, ph, pw = num_frames // p_t, height // p, width // p
+        tokens_per_frame = ph * pw
+
+        num_history = 0
+        if history_latents is not None:
+            num_history = history_latents.shape[2]
+            if num_history > num_frames or history_latents.shape[3:] != hidden_states.shape[3:]:
+                raise ValueError(f"history_latents {tuple(history_latents.shape)} do not fit hidden_states "
+                                 f"{tuple(hidden_states.shape)}")
+            hidden_states = torch.cat([history_latents.to(hidden_states.dtype), hidden_states[:, :, num_history:]], dim=2)
+
+        temb, _ = self.time_text_embed(timestep, pooled_projections, guidance)
+        hidden_states = self.x_embedder(hidden_states)
+
+        if scene_latents is not None or mask_latents is not None:
+            if scene_latents is None or mask_latents is None:
+                raise ValueError("scene_latents and mask_latents must be given together")
+            hidden_states = hidden_states + self.embed_scene(scene_latents, mask_latents).to(hidden_states.dtype)
+
+        num_views = 0
+        if view_latents is not None:
+            num_views = view_latents.shape[2]
+            hidden_states = torch.cat([self.x_embedder(view_latents.to(hidden_states.dtype)), hidden_states], dim=1)
+        num_view_tokens = num_views * tokens_per_frame
+        image_rotary_emb = self.rotary_embedding(pf, ph, pw, num_views, device=hidden_states.device)
+
+        token_levels = None
+        if num_history and self.config.history_mode == "diffusion_forcing":
+            if history_timestep is None:
+                history_timestep = torch.zeros_like(timestep)
+            temb_history, _ = self.time_text_embed(history_timestep, pooled_projections, guidance)
+            temb = torch.stack([temb, temb_history], dim=1)  # [B, 2, D]
+            token_levels = torch.zeros(hidden_states.shape[1], dtype=torch.long, device=hidden_states.device)
+            token_levels[num_view_tokens: num_view_tokens + num_history * tokens_per_frame] = 1
+
+        encoder_hidden_states = self.context_embedder(encoder_hidden_states, timestep, encoder_attention_mask)
+        attention_mask = self._attention_mask(hidden_states.shape[1], encoder_hidden_states.shape[1],
+                                              encoder_attention_mask, batch_size, hidden_states.device)
+
+        for block in self.transformer_blocks:
+            hidden_states, encoder_hidden_states = self._run_block(
+                block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb, token_levels)
+        for block in self.single_transformer_blocks:
+            hidden_states, encoder_hidden_states = self._run_block(
+                block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb, token_levels)
+
+        hidden_states = hidden_states[:, num_view_tokens:]
+        if token_levels is None:
+            hidden_states = self.norm_out(hidden_states, temb)
+        else:
+            emb = self.norm_out.linear(self.norm_out.silu(temb).to(hidden_states.dtype))
+            scale, shift = (c[:, token_levels[num_view_tokens:]] for c in emb.chunk(2, dim=-1))
+            hidden_states = self.norm_out.norm(hidden_states) * (1 + scale) + shift
+        hidden_states = self.proj_out(hidden_states)
+
+        hidden_states = hidden_states.reshape(batch_size, pf, ph, pw, -1, p_t, p, p)
+        hidden_states = hidden_states.permute(0, 4, 1, 5, 2, 6, 3, 7)
+        hidden_states = hidden_states.flatten(6, 7).flatten(4, 5).flatten(2, 3)
+        if not return_dict:
+            return (hidden_states,)
+        return Transformer2DModelOutput(sample=hidden_states)
+
+    @staticmethod
+    def _attention_mask(latent_len, text_len, encoder_attention_mask, batch_size, device):
+        """[B, 1, 1, N] bool: image tokens and the valid text tokens (padding masked), as HunyuanVideo."""
+        sequence_length = latent_len + text_len
+        effective = latent_len + encoder_attention_mask.sum(dim=1, dtype=torch.int)
+        indices = torch.arange(sequence_length, device=device).unsqueeze(0)
+        mask = indices < effective.unsqueeze(1)
+        return mask.expand(batch_size, -1).unsqueeze(1).unsqueeze(1)
