@@ -1,5 +1,50 @@
-"""Subcommands (filled in by their feature)."""
+"""`anix convert`: bring user-supplied HunyuanCustom weights and the AniX LoRA into our format."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
 
 
 def register(subparsers) -> None:
-    pass
+    convert = subparsers.add_parser("convert", help="convert model weights (HunyuanCustom checkpoint, kohya LoRA)")
+    sub = convert.add_subparsers(dest="convert_kind", metavar="KIND")
+
+    hc = sub.add_parser("hunyuancustom", help="mp_rank_00_model_states.pt -> AniX transformer folder (safetensors)")
+    hc.add_argument("checkpoint", help="path to mp_rank_00_model_states.pt (HunyuanCustom 720P editing)")
+    hc.add_argument("--out", required=True, help="output folder (e.g. MODEL/transformer)")
+    hc.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32", "keep"])
+    hc.add_argument("--shard-gb", type=float, default=5.0, help="maximum shard size in GiB")
+    hc.set_defaults(func=_convert_hunyuancustom)
+
+    lora = sub.add_parser("lora", help="kohya-style LoRA (.safetensors) -> diffusers/peft LoRA on our module names")
+    lora.add_argument("file", help="kohya LoRA, e.g. pytorch_lora_kohaya_weights.safetensors")
+    lora.add_argument("--out", required=True, help="output folder (writes pytorch_lora_weights.safetensors)")
+    lora.add_argument("--transformer", help="converted transformer folder whose config.json to use (default: 13B)")
+    lora.set_defaults(func=_convert_lora)
+    convert.set_defaults(func=lambda args: convert.print_help() or 1)
+
+
+def _convert_hunyuancustom(args) -> int:
+    from anix_core.model.convert import convert_hunyuancustom
+
+    report = convert_hunyuancustom(args.checkpoint, args.out, dtype=args.dtype,
+                                   max_shard_bytes=int(args.shard_gb * 1024**3))
+    print(report.summary())
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _convert_lora(args) -> int:
+    from anix_core.model.configs import HUNYUAN_13B
+    from anix_core.model.convert import convert_lora_file
+
+    config = HUNYUAN_13B
+    if args.transformer:
+        path = Path(args.transformer) / "config.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"no config.json in {args.transformer}")
+        config = {**HUNYUAN_13B, **json.loads(path.read_text())}
+    report = convert_lora_file(args.file, args.out, config)
+    print(report.summary())
+    print(f"wrote {Path(args.out) / 'pytorch_lora_weights.safetensors'}")
+    return 0
