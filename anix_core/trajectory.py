@@ -116,21 +116,23 @@ def follow(
 
 def smooth_zero_phase(x: np.ndarray, smoothing: float) -> np.ndarray:
     """Exponential smoothing y[i] = s*y[i-1] + (1-s)*x[i] run forwards then backwards over
-    [F,D] `x`, with both ends extended by odd reflection so straight lines pass unchanged."""
+    [F,D] `x`. The line through the end values is taken out first and both ends are extended by
+    odd reflection, so the ends stay put and straight lines pass unchanged."""
     x = np.asarray(x, dtype=np.float64)
     n = len(x)
     if smoothing <= 0.0 or n < 3:
         return x.copy()
+    ramp = np.linspace(0.0, 1.0, n).reshape((n,) + (1,) * (x.ndim - 1))
+    trend = x[0] + ramp * (x[-1] - x[0])
+    r = x - trend
     pad = min(n - 1, int(math.ceil(8.0 / (1.0 - smoothing))))
-    head = 2.0 * x[0] - x[pad:0:-1]
-    tail = 2.0 * x[-1] - x[-2:-pad - 2:-1]
-    y = np.concatenate([head, x, tail])
+    y = np.concatenate([-r[pad:0:-1], r, -r[-2:-pad - 2:-1]])
     for order in (slice(None), slice(None, None, -1)):
         z = y[order].copy()
         for i in range(1, len(z)):
             z[i] = smoothing * z[i - 1] + (1.0 - smoothing) * z[i]
         y = z[order]
-    return y[pad:pad + n]
+    return y[pad:pad + n] + trend
 
 
 # --------------------------------------------------------------------------------- keyframes
