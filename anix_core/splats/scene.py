@@ -75,6 +75,29 @@ class GaussianScene:
             antialiased=self.antialiased, metadata=dict(self.metadata),
         )
 
+    def transformed(self, matrix) -> "GaussianScene":
+        """The scene under a similarity transform `matrix` [4,4] (rotation, uniform scale,
+        translation; a mirror is allowed): centres move, quaternions rotate, log-scales gain
+        log(s), SH coefficients rotate (bands 1..3). Shear or non-uniform scale raise ValueError."""
+        from .transform import transformed_arrays
+
+        return GaussianScene(**transformed_arrays(self, matrix), antialiased=self.antialiased,
+                             metadata=dict(self.metadata))
+
+    def crop(self, lo, hi) -> "GaussianScene":
+        """The splats whose centres lie inside the axis-aligned box [lo, hi] (inclusive)."""
+        from .transform import crop_mask
+
+        return self.subset(crop_mask(self.means, lo, hi))
+
+    def decimate(self, max_count: int | None = None, fraction: float | None = None,
+                 seed: int | None = 0, method: str = "importance") -> "GaussianScene":
+        """At most `max_count` (or `fraction` of the) splats, in their original order: the most
+        opaque * largest ("importance") or a seeded uniform draw ("random")."""
+        from .transform import decimate_index
+
+        return self.subset(decimate_index(self, max_count, fraction, seed, method))
+
     @classmethod
     def empty(cls, sh_degree: int = 0) -> "GaussianScene":
         k = (sh_degree + 1) ** 2 - 1
