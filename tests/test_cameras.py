@@ -221,3 +221,14 @@ def test_cams_json_rejects_bad_containers():
                          ('"x"', "expected a list"), ("[3]", r"cameras\[0\]: expected an object")]:
         with pytest.raises(ValueError, match=message):
             cameras_from_json(bad)
+
+
+def test_cameras_and_trajectory_import_nothing_heavier_than_numpy():
+    # The Blender add-on vendors these modules into Blender's Python, which has numpy only.
+    import subprocess
+    import sys
+
+    code = ("import sys, anix_core.cameras, anix_core.trajectory; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'bpy', 'zmq', 'numba', 'scipy'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -108,6 +108,8 @@ def test_from_blender_projects_like_blender(blender_truth, name):
     assert (cam.width, cam.height) == (W, H)
     np.testing.assert_allclose(uv, expected, atol=1e-2)
     np.testing.assert_allclose(depth, ndc[:, 2], atol=1e-6)
+    # Inside Blender's Python, fed with mathutils matrices and Blender's enum strings.
+    np.testing.assert_allclose(np.array(truth["uv_in_blender"]), expected, atol=1e-2)
 
 
 def test_keyframes_with_animated_lens_match_blender(blender_truth):

@@ -3,7 +3,8 @@
 Reads a JSON request on stdin: {"projections": [case, ...], "animations": [case, ...]} and
 prints one JSON object with the same keys. A projection case sets up a camera (lens, sensor,
 fit, shift, resolution, percentage, pixel aspect, matrix_world) and projects world points with
-`bpy_extras.object_utils.world_to_camera_view`. An animation case keys location, Euler rotation
+`bpy_extras.object_utils.world_to_camera_view` (and, as the add-on does, with anix_core's
+Camera.from_blender fed with Blender's own objects). An animation case keys location, Euler rotation
 and lens with LINEAR interpolation and samples matrix_world and lens on every frame.
 """
 import json
@@ -38,12 +39,28 @@ def project(scene, case):
     ndc = [list(world_to_camera_view(scene, obj, Vector(p))) for p in case["points"]]
     out = {
         "ndc": ndc,
+        "uv_in_blender": project_in_blender(scene, obj, case["points"]),
         "matrix_world": [list(row) for row in obj.matrix_world],
         "size": [r.resolution_x * r.resolution_percentage // 100,
                  r.resolution_y * r.resolution_percentage // 100],
     }
     bpy.data.objects.remove(obj)
     return out
+
+
+def project_in_blender(scene, obj, points):
+    """What the add-on does: Camera.from_blender fed with Blender's own values (mathutils
+    matrix, enum string) inside Blender's Python."""
+    from anix_core.cameras import Camera
+
+    r, cam = scene.render, obj.data
+    pct = r.resolution_percentage
+    camera = Camera.from_blender(
+        obj.matrix_world, cam.lens, cam.sensor_width, cam.sensor_height, cam.sensor_fit,
+        cam.shift_x, cam.shift_y, r.resolution_x * pct // 100, r.resolution_y * pct // 100,
+        r.pixel_aspect_x, r.pixel_aspect_y)
+    uv, _ = camera.project(points)
+    return uv.tolist()
 
 
 def set_linear(id_block):
