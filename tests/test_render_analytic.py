@@ -141,7 +141,7 @@ def test_the_nearer_splat_wins_whatever_the_input_order():
         assert centre[0] > 0.9 and centre[2] < 0.05
         assert out.depth[0, 24, 24] == pytest.approx(5.0, abs=0.1)  # mostly the red splat at z = 5
     # beside the small red splat, the bigger blue one shows
-    assert out.rgb[0, 24, 4][2] > 2 * out.rgb[0, 24, 4][0]
+    assert out.rgb[0, 24, 13][2] > 2 * out.rgb[0, 24, 13][0]
 
 
 def test_background_fills_empty_pixels_and_shows_through_transparent_splats():
