@@ -244,6 +244,28 @@ class Camera:
         w2c = _BLENDER_TO_OPENCV @ _rigid_inverse(cam_to_world)
         return cls(w2c, K, W, H)
 
+    def to_blender(self, sensor_width_mm: float = 36.0) -> dict:
+        """Blender camera settings that reproduce this camera: the inverse of `from_blender`,
+        with HORIZONTAL fit on a `sensor_width_mm` sensor. Keys are `from_blender`'s argument
+        names (matrix_world [4,4] as nested lists); pixel aspects are >= 1 as Blender requires."""
+        sensor = _positive_float(sensor_width_mm, "sensor_width_mm")
+        W, H = self.width, self.height
+        fx, fy, cx, cy = self.K[0, 0], self.K[1, 1], self.K[0, 2], self.K[1, 2]
+        pax, pay = (1.0, fx / fy) if fx >= fy else (fy / fx, 1.0)
+        return {
+            "matrix_world": (self.camera_to_world @ _BLENDER_TO_OPENCV).tolist(),
+            "lens_mm": fx * sensor / W,
+            "sensor_width_mm": sensor,
+            "sensor_height_mm": sensor * H / W,
+            "sensor_fit": "HORIZONTAL",
+            "shift_x": (W / 2.0 - cx) / W,
+            "shift_y": (cy - H / 2.0) / (W * pax / pay),
+            "resolution_x": W,
+            "resolution_y": H,
+            "pixel_aspect_x": pax,
+            "pixel_aspect_y": pay,
+        }
+
     # ----------------------------------------------------------------------------- serialisation
     def to_dict(self) -> dict:
         """JSON-safe dict (see the module docstring)."""

@@ -232,3 +232,17 @@ def test_cameras_and_trajectory_import_nothing_heavier_than_numpy():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'bpy', 'zmq', 'numba', 'scipy'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("K", [
+    [[700.0, 0, 400], [0, 700.0, 260], [0, 0, 1]],     # square pixels, shifted centre
+    [[600.0, 0, 416], [0, 900.0, 240], [0, 0, 1]],     # tall pixels
+    [[900.0, 0, 300], [0, 600.0, 200], [0, 0, 1]],     # wide pixels
+])
+def test_to_blender_round_trips_through_from_blender(cam, K):
+    original = Camera(cam.world_to_camera, np.array(K), 832, 480)
+    settings = original.to_blender(sensor_width_mm=36.0)
+    assert settings["pixel_aspect_x"] >= 1 and settings["pixel_aspect_y"] >= 1
+    back = Camera.from_blender(**settings)
+    np.testing.assert_allclose(back.world_to_camera, original.world_to_camera, atol=1e-12)
+    np.testing.assert_allclose(back.K, original.K, atol=1e-9)

@@ -73,6 +73,18 @@ ANIMATION_CASE = {
 }
 
 
+TO_BLENDER_KS = [
+    [[700.0, 0, 400], [0, 700.0, 260], [0, 0, 1]],
+    [[600.0, 0, 416], [0, 900.0, 240], [0, 0, 1]],
+    [[900.0, 0, 300], [0, 600.0, 200], [0, 0, 1]],
+]
+
+
+def _to_blender_camera(K):
+    pose = Camera.look_at([3.0, -4.0, 2.0], [0.0, 0.0, 1.0], 832, 480)
+    return Camera(pose.world_to_camera, np.array(K), 832, 480)
+
+
 @pytest.fixture(scope="module")
 def blender_truth():
     rng = np.random.default_rng(7)
@@ -83,6 +95,15 @@ def blender_truth():
             "name": name, "fit": fit, "resolution": list(res), "percentage": pct,
             "pixel_aspect": list(pa), "shift": list(shift), "sensor": list(sensor), "lens": lens,
             "matrix_world": mw.tolist(), "points": _points_in_view(rng, mw).tolist(),
+        })
+    for K in TO_BLENDER_KS:
+        st = _to_blender_camera(K).to_blender(sensor_width_mm=36.0)
+        mw = np.array(st["matrix_world"])
+        projections.append({
+            "name": "to_blender", "fit": st["sensor_fit"], "resolution": [st["resolution_x"], st["resolution_y"]],
+            "percentage": 100, "pixel_aspect": [st["pixel_aspect_x"], st["pixel_aspect_y"]],
+            "shift": [st["shift_x"], st["shift_y"]], "sensor": [st["sensor_width_mm"], st["sensor_height_mm"]],
+            "lens": st["lens_mm"], "matrix_world": mw.tolist(), "points": _points_in_view(rng, mw).tolist(),
         })
     request = {"projections": projections, "animations": [ANIMATION_CASE]}
     proc = subprocess.run([sys.executable, str(SCRIPT)], input=json.dumps(request),
@@ -110,6 +131,16 @@ def test_from_blender_projects_like_blender(blender_truth, name):
     np.testing.assert_allclose(depth, ndc[:, 2], atol=1e-6)
     # Inside Blender's Python, fed with mathutils matrices and Blender's enum strings.
     np.testing.assert_allclose(np.array(truth["uv_in_blender"]), expected, atol=1e-2)
+
+
+@pytest.mark.parametrize("index", range(len(TO_BLENDER_KS)))
+def test_to_blender_settings_make_blender_see_what_the_camera_sees(blender_truth, index):
+    request, result = blender_truth
+    idx = len(PROJECTION_CASES) + index
+    case, truth = request["projections"][idx], result["projections"][idx]
+    uv, _ = _to_blender_camera(TO_BLENDER_KS[index]).project(np.array(case["points"]))
+    ndc = np.array(truth["ndc"])
+    np.testing.assert_allclose(uv, np.column_stack([ndc[:, 0] * 832, (1.0 - ndc[:, 1]) * 480]), atol=1e-2)
 
 
 def test_keyframes_with_animated_lens_match_blender(blender_truth):
