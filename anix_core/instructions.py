@@ -1,0 +1,886 @@
+"""Instructions -> `Plan`: what the character does, when, where to, and what the camera does.
+
+`parse("the robot runs forward, then turns left and waves", targets=("fountain",))` splits the
+text into clauses, reads each against the curated lexicon in `anix_core.lexicon` (category,
+canonical action, direction, speed in m/s, named target, turn), times the clauses over the shot
+(explicit durations first, then default weights per action) and picks the camera: the text's own
+camera phrase, else AniX's rule (any locomotion -> follow, gestures and object actions -> static);
+a `camera=` argument from the user wins over both. Pure Python; the JSON form is in docs/PLAN.md.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import asdict, dataclass, field
+
+from anix_core import lexicon as lx
+
+DIRECTIONS = ("forward", "backward", "left", "right", "toward", "around")
+CAMERA_BEHAVIOURS = ("follow", "orbit", "static", "dolly", "pan", "keyframes")
+CAMERA_TARGET = "camera"  # reserved target name: "walks toward the camera"
+
+EXAMPLES = (
+    "the robot walks forward",
+    "runs to the fountain, then waves",
+    "turns around and bows, static camera",
+    "jogs left for 2 seconds, then sprints forward",
+    "sits on the bench while the camera orbits left",
+)
+
+
+class InstructionError(ValueError):
+    """Text that cannot become a plan. `suggestions` are phrasings or names that would work."""
+
+    def __init__(self, message: str, suggestions=()):
+        self.suggestions = list(suggestions)
+        if self.suggestions:
+            message = f"{message} Try: " + "; ".join(f'"{s}"' for s in self.suggestions)
+        super().__init__(message)
+
+
+@dataclass
+class Segment:
+    """One timed action over frames [start_frame, end_frame). `direction` is as written and is
+    resolved by planning; `turn_deg` is + counter-clockwise (left)."""
+
+    category: str
+    action: str
+    direction: str | None
+    speed_mps: float
+    start_frame: int
+    end_frame: int
+    target: str | None
+    turn_deg: float = 0.0
+    text: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CameraPlan:
+    """What the camera does; `explicit` is True when the text or the user asked for it."""
+
+    behaviour: str
+    params: dict = field(default_factory=dict)
+    explicit: bool = False
+
+    def to_dict(self) -> dict:
+        return {"behaviour": self.behaviour, **self.params, "explicit": self.explicit}
+
+
+@dataclass
+class Plan:
+    text: str
+    segments: list[Segment]
+    camera: CameraPlan
+    num_frames: int
+    fps: float
+    subject: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "num_frames": self.num_frames, "fps": self.fps,
+                "subject": self.subject, "segments": [s.to_dict() for s in self.segments],
+                "camera": self.camera.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Plan":
+        cam = dict(d["camera"])
+        behaviour = cam.pop("behaviour")
+        explicit = bool(cam.pop("explicit", False))
+        return cls(text=d.get("text", ""), segments=[Segment(**s) for s in d["segments"]],
+                   camera=CameraPlan(behaviour, cam, explicit), num_frames=int(d["num_frames"]),
+                   fps=float(d["fps"]), subject=d.get("subject"))
+
+
+def speed_class(speed_mps: float) -> str:
+    """The gait a speed reads as: idle, walk (< 2 m/s), jog (< 3), run (< 4.75) or sprint."""
+    if speed_mps <= 0.0:
+        return "idle"
+    if speed_mps < 2.0:
+        return "walk"
+    if speed_mps < 3.0:
+        return "jog"
+    if speed_mps < 4.75:
+        return "run"
+    return "sprint"
+
+
+def default_camera(behaviour: str) -> CameraPlan:
+    """A camera behaviour with its default parameters (explicit=False)."""
+    params = {"follow": {"distance_m": 4.0, "height_m": 1.8},
+              "orbit": {"direction": "left", "degrees": 90.0},
+              "dolly": {"direction": "in", "distance_m": 2.0},
+              "pan": {"direction": "right", "degrees": 30.0}}.get(behaviour, {})
+    return CameraPlan(behaviour, dict(params), False)
+
+
+# ----------------------------------------------------------------------------- targets
+
+def _normalise_name(name: str) -> str:
+    """'The_Fountains.001' -> 'fountain': case, articles, separators, plural and Blender's
+    numeric duplicate suffix do not matter."""
+    s = re.sub(r"\.\d+$", "", str(name).strip().lower())
+    s = re.sub(r"[_\-.]+", " ", s)
+    words = [w for w in s.split() if w not in ("the", "a", "an")]
+    words = [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
+    return " ".join(words)
+
+
+class _Targets:
+    def __init__(self, targets):
+        names = list(targets.keys()) if isinstance(targets, dict) else list(targets or ())
+        self.names = [str(n) for n in names]
+        self.by_norm: dict[str, list[str]] = {}
+        for n in self.names:
+            self.by_norm.setdefault(_normalise_name(n), []).append(n)
+
+    def match(self, phrase: str) -> str | None:
+        norm = _normalise_name(phrase)
+        if not norm:
+            return None
+        found = self.by_norm.get(norm)
+        if not found:
+            close = difflib.get_close_matches(norm, list(self.by_norm), n=1, cutoff=0.8)
+            found = self.by_norm.get(close[0]) if close else None
+        if not found:
+            return None
+        exact = [n for n in found if n.lower() == phrase.strip().lower()]
+        return exact[0] if exact else sorted(found, key=lambda n: (len(n), n))[0]
+
+
+# ----------------------------------------------------------------------------- clauses
+
+_TOKEN = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*(?:\.\d+)?|\d+(?:\.\d+)?|°")
+_SEQ_SPLIT = re.compile(
+    r"(?<!\d)[.!?;:\n]+(?!\d)|,|\band\s+then\b|\bthen\b|\band\s+after\s+that\b|\bafter\s+that\b|"
+    r"\bafterwards?\b|\bbefore\b|\bfinally\b|\bnext\b(?!\s+to)|\blater\b|\bsubsequently\b|\bonce\s+there\b",
+    re.IGNORECASE)
+_SIM_SPLIT = re.compile(r"\bwhile\b|\bmeanwhile\b|\bas\b(?=\s+(?:the\s+)?(?:camera|cam|he|she|it|they)\b)|"
+                        r"\b(?:and\s+)?with\s+(?=(?:the\s+|a\s+)?(?:camera|cam)\b)", re.IGNORECASE)
+_SAME_TIME = re.compile(r"\bat\s+the\s+same\s+time\b|\bsimultaneously\b|\bat\s+once\b", re.IGNORECASE)
+
+
+@dataclass
+class _Token:
+    word: str      # lower case
+    start: int
+    end: int
+
+
+@dataclass
+class _Clause:
+    text: str
+    tokens: list
+    joiner: str    # how it joins the previous clause: "start", "then", "and", "while"
+
+
+def _tokens(text: str) -> list[_Token]:
+    return [_Token(m.group(0).lower().replace("’", "'"), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+
+
+def _lemma(word: str) -> str | None:
+    return lx.FORM_TO_BASE.get(word)
+
+
+def _match_verb_at(tokens: list[_Token], i: int) -> tuple[str, int] | None:
+    """The longest lexicon key starting at token i: (key, number of tokens used). A possessive
+    may sit inside a phrase ("shakes his head")."""
+    base = _lemma(tokens[i].word)
+    if base is None:
+        return None
+    best = None
+    for key in lx.PHRASE_INDEX.get(base, ()):
+        parts = key.split()
+        j, ok = i + 1, True
+        for part in parts[1:]:
+            if j < len(tokens) and tokens[j].word in ("his", "her", "its", "their", "the", "a") and \
+                    part not in ("a", "the") and j + 1 < len(tokens) and tokens[j + 1].word in (part, part + "s"):
+                j += 1
+            if j < len(tokens) and (tokens[j].word == part or _lemma(tokens[j].word) == part):
+                j += 1
+            else:
+                ok = False
+                break
+        if ok and (best is None or j - i > best[1]):
+            best = (key, j - i)
+    return best
+
+
+def _find_verb(tokens: list[_Token]) -> tuple[int, str, int] | None:
+    """(index, lexicon key, length) of the clause's main verb, or None."""
+    found = []
+    for i in range(len(tokens)):
+        m = _match_verb_at(tokens, i)
+        if m:
+            found.append((i, m[0], m[1]))
+    if not found:
+        return None
+    for n, (i, key, length) in enumerate(found):
+        later = found[n + 1:]
+        after_det = i > 0 and tokens[i - 1].word in lx.DETERMINERS
+        if later and (key in lx.LIGHT_VERBS or (after_det and key not in lx.VERBS)):
+            continue
+        if later and after_det and n == 0 and i <= 2:
+            continue  # "the dance teacher waves": a noun in the subject
+        return i, key, length
+    return found[-1]
+
+
+def _fuzzy_verb(tokens: list[_Token]) -> tuple[int, str, int] | None:
+    """A close misspelling of a known verb form ("wlaks"), not right after a determiner."""
+    for i, t in enumerate(tokens):
+        if len(t.word) < 4 or t.word in lx.DIRECTION_WORDS or (i > 0 and tokens[i - 1].word in lx.DETERMINERS):
+            continue
+        close = difflib.get_close_matches(t.word, list(lx.FORM_TO_BASE), n=1, cutoff=0.84)
+        if close:
+            base = lx.FORM_TO_BASE[close[0]]
+            if base in lx.VERBS:
+                return i, base, 1
+    return None
+
+
+def _split_clauses(text: str) -> list[_Clause]:
+    clauses: list[_Clause] = []
+    pos, joiner = 0, "start"
+    marks = sorted([(m.start(), m.end(), "then") for m in _SEQ_SPLIT.finditer(text)] +
+                   [(m.start(), m.end(), "while") for m in _SIM_SPLIT.finditer(text)])
+    pieces = []
+    for start, end, kind in marks:
+        if start < pos:
+            continue
+        pieces.append((text[pos:start], joiner))
+        pos, joiner = end, kind
+    pieces.append((text[pos:], joiner))
+    for piece, join in pieces:
+        for k, (sub, sub_join) in enumerate(_split_and(piece)):
+            clauses.append(_Clause(sub.strip(), _tokens(sub), join if k == 0 else sub_join))
+    return [c for c in clauses if c.tokens]
+
+
+def _split_and(piece: str) -> list[tuple[str, str]]:
+    """Split at "and" when a new verb (or the camera) follows: "turns left and waves"."""
+    toks = _tokens(piece)
+    cuts = []
+    for i, t in enumerate(toks):
+        if t.word != "and" or i + 1 >= len(toks):
+            continue
+        j = i + 1
+        while j < len(toks) and (toks[j].word in lx.SLOW_WORDS | lx.FAST_WORDS | lx.PRONOUNS | {"then", "also", "the"}):
+            j += 1
+        if j < len(toks) and (_match_verb_at(toks, j) or toks[j].word in lx.CAMERA_NOUNS):
+            cuts.append(t)
+    if not cuts:
+        return [(piece, "and")]
+    out, pos = [], 0
+    for t in cuts:
+        out.append((piece[pos:t.start], "and"))
+        pos = t.end
+    out.append((piece[pos:], "and"))
+    return out
+
+
+# ----------------------------------------------------------------------------- numbers
+
+_NUM = r"(\d+(?:\.\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|sixty|ninety|half an?|a couple of|a few|couple of|few)"
+
+
+def _number(word: str) -> float:
+    word = word.strip().lower()
+    if word.startswith("half"):
+        return 0.5
+    if "couple" in word:
+        return 2.0
+    if "few" in word:
+        return 3.0
+    try:
+        return float(word)
+    except ValueError:
+        return float(lx.NUMBER_WORDS.get(word, 1))
+
+
+_DURATION = re.compile(r"(?:\bfor|\bover|\bduring)?\s*\b" + _NUM + r"(\s+and\s+a\s+half)?\s*"
+                       r"(seconds?|secs?|s|frames?|f)\b", re.IGNORECASE)
+_DISTANCE = re.compile(r"\b" + _NUM + r"\s*(meters?|metres?|m|steps?|paces?|feet|foot|ft)\b", re.IGNORECASE)
+_DEGREES = re.compile(r"(\d+(?:\.\d+)?|ninety|forty-five|one hundred and eighty)\s*(?:degrees?|deg|°)", re.IGNORECASE)
+_SPEED = re.compile(r"(\d+(?:\.\d+)?)\s*(?:m/s|mps|meters per second|metres per second)", re.IGNORECASE)
+
+
+def _duration_frames(text: str, fps: float) -> tuple[int | None, float]:
+    """(explicit frames or None, weight factor) from "for 2 seconds", "30 frames", "briefly"."""
+    m = _DURATION.search(text)
+    if m:
+        value = _number(m.group(1)) + (0.5 if m.group(2) else 0.0)
+        unit = m.group(3).lower()
+        frames = value if unit.startswith("f") else value * fps
+        return max(1, int(round(frames))), 1.0
+    low = text.lower()
+    if re.search(r"\bfor\s+a\s+(?:moment|second|sec)\b", low):
+        return max(1, int(round(fps))), 1.0
+    if re.search(r"\b(?:briefly|quickly\s+once|for\s+a\s+bit|momentarily)\b", low):
+        return None, 0.4
+    if re.search(r"\bfor\s+(?:a\s+(?:long\s+)?while|long|a\s+long\s+time|some\s+time)\b", low):
+        return None, 2.0
+    return None, 1.0
+
+
+# ----------------------------------------------------------------------------- camera
+
+_CAM_ORBIT = re.compile(r"\b(orbit\w*|circl\w*|revolv\w*|arc\w*|rotat\w* around|spin\w* around|goes around|moves around|360)\b", re.I)
+_CAM_DOLLY = re.compile(r"\b(dolly\w*|push(?:es|ing)? in|pull(?:s|ing)? (?:out|back|away)|zoom\w*|"
+                        r"moves? (?:in|closer|away|out|back)|track(?:s|ing)? (?:in|out)|closes? in|move(?:s)? toward)\b", re.I)
+_CAM_PAN = re.compile(r"\b(pan\w*|swivel\w*|tilt\w*)\b", re.I)
+_CAM_FOLLOW = re.compile(r"\b(follow\w*|track\w*|tail\w*|chase\w*|behind|trail\w*)\b", re.I)
+_CAM_STATIC = re.compile(r"\b(static|still|locked|lock|fixed|stationary|tripod|steady|doesn't move|does not move|"
+                         r"no (?:camera )?movement|stays put|stays|don't move|not move|frozen|unmoving)\b", re.I)
+_CAMERA_WORDS = re.compile(r"\b(camera|cam|shot|lens|viewpoint|dolly|pan|panning|tracking shot|zoom\w*|locked[- ]off|tripod)\b", re.I)
+_OBJECT_PRONOUN = re.compile(r"\b(orbit\w*|circl\w*|follow\w*|track\w*)\s+(?:around\s+)?(him|her|them|it|the (?:character|subject|actor|robot))\b", re.I)
+
+
+def _is_camera_clause(text: str) -> bool:
+    return bool(_CAMERA_WORDS.search(text) or _OBJECT_PRONOUN.search(text))
+
+
+def _parse_camera(text: str) -> CameraPlan | None:
+    low = text.lower()
+    side = _side(low)
+    if _CAM_ORBIT.search(low):
+        degrees = 90.0
+        m = _DEGREES.search(low)
+        if m:
+            degrees = _degrees_value(m.group(1))
+        elif re.search(r"\b(full|whole|complete|all the way|360)\b", low):
+            degrees = 360.0
+        elif re.search(r"\bhalf\b", low):
+            degrees = 180.0
+        elif re.search(r"\bquarter\b", low):
+            degrees = 90.0
+        return CameraPlan("orbit", {"direction": side or "left", "degrees": degrees}, True)
+    if _CAM_DOLLY.search(low):
+        out = re.search(r"\b(out|back|away|farther|further|pull\w*)\b", low)
+        m = _DISTANCE.search(low)
+        dist = _number(m.group(1)) if m and m.group(2).lower().startswith("m") else 2.0
+        return CameraPlan("dolly", {"direction": "out" if out else "in", "distance_m": dist}, True)
+    if _CAM_PAN.search(low):
+        m = _DEGREES.search(low)
+        return CameraPlan("pan", {"direction": side or "right", "degrees": _degrees_value(m.group(1)) if m else 30.0}, True)
+    if _CAM_STATIC.search(low):
+        return CameraPlan("static", {}, True)
+    if _CAM_FOLLOW.search(low):
+        params = {"distance_m": 4.0, "height_m": 1.8}
+        m = _DISTANCE.search(low)
+        if m and m.group(2).lower().startswith("m"):
+            params["distance_m"] = _number(m.group(1))
+        return CameraPlan("follow", params, True)
+    return None
+
+
+def _side(low: str) -> str | None:
+    if re.search(r"\b(counter-?clockwise|anti-?clockwise|left\w*)\b", low):
+        return "left"
+    if re.search(r"\b(clockwise|right\w*)\b", low):
+        return "right"
+    return None
+
+
+def _degrees_value(word: str) -> float:
+    word = word.lower()
+    return {"ninety": 90.0, "forty-five": 45.0, "one hundred and eighty": 180.0}.get(word) or float(word)
+
+
+# ----------------------------------------------------------------------------- action clauses
+
+_TOWARD_PREPS = {"to", "toward", "towards", "into", "onto", "until"}
+_AT_PREPS = {"at", "on", "onto", "near", "by", "beside", "past", "behind", "over", "under", "in", "from", "with", "of"}
+_NP_STOP = {"and", "then", "for", "with", "while", "at", "to", "in", "on", "slowly", "quickly", "fast",
+            "before", "after", "until", "as", "from", "of", "again"}
+
+
+@dataclass
+class _Action:
+    category: str
+    action: str
+    direction: str | None
+    speed_mps: float
+    target: str | None
+    turn_deg: float
+    text: str
+    frames: int | None
+    weight: float
+    still: bool = False
+    joiner: str = "then"
+
+
+def _noun_phrase(tokens: list[_Token], i: int, text: str) -> tuple[str, int]:
+    """The words of a noun phrase starting at token i (articles skipped): (phrase, next index)."""
+    while i < len(tokens) and tokens[i].word in lx.DETERMINERS | {"other", "big", "small", "old"}:
+        i += 1
+    start = i
+    while i < len(tokens) and i - start < 4 and tokens[i].word not in _NP_STOP and not _DURATION.match(tokens[i].word) \
+            and tokens[i].word not in lx.SLOW_WORDS | lx.FAST_WORDS:
+        if i > start and _lemma(tokens[i].word) in lx.VERBS:
+            break
+        i += 1
+    if start == i:
+        return "", i
+    return text[tokens[start].start:tokens[i - 1].end], i
+
+
+def _resolve_target(phrase: str, targets: _Targets) -> str | None:
+    """Longest leading part of the phrase that names a target."""
+    words = phrase.split()
+    for n in range(len(words), 0, -1):
+        found = targets.match(" ".join(words[:n]))
+        if found:
+            return found
+    return None
+
+
+def _unknown_target_error(phrase: str, targets: _Targets, verb_text: str) -> InstructionError:
+    if not targets.names:
+        return InstructionError(
+            f'"{phrase}" is not a target in this shot: there are no targets. Add an empty (anchor target) '
+            f'named "{_normalise_name(phrase) or phrase}" in Blender, or give a direction instead.',
+            [f"{verb_text} forward", f"{verb_text} to the left"])
+    close = difflib.get_close_matches(_normalise_name(phrase), list(targets.by_norm), n=3, cutoff=0.4)
+    names = [targets.by_norm[c][0] for c in close] or targets.names
+    return InstructionError(
+        f'"{phrase}" is not a target in this shot (available targets: {", ".join(targets.names)}).',
+        [f"{verb_text} to the {n}" for n in names[:3]])
+
+
+def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets, fps: float) -> list[_Action]:
+    tokens, text = clause.tokens, clause.text
+    i, key, length = verb
+    entry = lx.VERBS[key]
+    low = text.lower()
+    category, action, speed = entry.category, entry.action, entry.speed_mps
+    direction, turn_deg, target = entry.direction, entry.turn_deg, None
+    verb_text = text[tokens[i].start:tokens[i + length - 1].end]
+    rest = tokens[i + length:]
+    directions: list[str] = []
+    if direction and key != lx.VERBS[key].action and " " in key:
+        directions.append(direction)
+
+    # targets and prepositional phrases
+    consumed: set[int] = set()
+    k = 0
+    np_after_verb = key in ("approach", "reach", "face", "chase", "circle", "cross") or entry.direction == "toward" and key not in ("return",)
+    optional_np = category == "object" or key.split()[-1] in _AT_PREPS
+    if (np_after_verb or optional_np) and rest and rest[0].word not in lx.DIRECTION_WORDS and rest[0].word not in _TOWARD_PREPS | _AT_PREPS:
+        phrase, end = _noun_phrase(rest, 0, text)
+        if phrase:
+            found = _resolve_target(phrase, targets)
+            if found is None and _normalise_name(phrase) in lx.CAMERA_TARGET_WORDS:
+                found = CAMERA_TARGET
+            if found is None and category == "locomotion" and not optional_np and key != "cross":
+                raise _unknown_target_error(phrase, targets, verb_text)
+            if found:
+                target = found
+                if np_after_verb:
+                    directions.append("around" if key == "circle" else "toward")
+            consumed.update(range(0, end))
+    while k < len(rest):
+        w = rest[k].word
+        if k in consumed:
+            k += 1
+            continue
+        is_toward = w in _TOWARD_PREPS or (w in ("up", "over", "back", "straight", "right", "away") and k + 1 < len(rest) and rest[k + 1].word in ("to", "toward", "towards"))
+        if w == "away" and k + 1 < len(rest) and rest[k + 1].word == "from":
+            phrase, end = _noun_phrase(rest, k + 2, text)
+            found = _resolve_target(phrase, targets) if phrase else None
+            if found is None and _normalise_name(phrase) in lx.CAMERA_TARGET_WORDS:
+                found = CAMERA_TARGET
+            directions.append("away")
+            target = found or target
+            consumed.update(range(k, end))
+            k = end
+            continue
+        if is_toward:
+            start = k + 1 if w in _TOWARD_PREPS else k + 2
+            if w == "until":
+                start = k + 1
+                while start < len(rest) and (rest[start].word in lx.PRONOUNS or _lemma(rest[start].word) in ("reach", "get", "arrive")
+                                             or rest[start].word in ("at", "to")):
+                    start += 1
+            phrase, end = _noun_phrase(rest, start, text)
+            norm = _normalise_name(phrase)
+            if not phrase:
+                k = start
+                continue
+            if norm.split()[0] in lx.DIRECTION_WORDS or norm.split()[0] in ("his", "her", "its", "their", "front", "side"):
+                # "to the left", "to his right": a direction, read below
+                k = start
+                continue
+            found = _resolve_target(phrase, targets)
+            if found is None and norm in lx.CAMERA_TARGET_WORDS:
+                found = CAMERA_TARGET
+            if found is None and category == "locomotion":
+                raise _unknown_target_error(phrase, targets, verb_text)
+            if found:
+                target = found
+                directions.append("toward")
+            consumed.update(range(k, end))
+            k = end
+            continue
+        if w in _AT_PREPS or w in ("around", "round", "across", "through"):
+            phrase, end = _noun_phrase(rest, k + 1, text)
+            norm = _normalise_name(phrase) if phrase else ""
+            if phrase and norm.split()[0] not in lx.DIRECTION_WORDS:
+                found = _resolve_target(phrase, targets)
+                if found is None and norm in lx.CAMERA_TARGET_WORDS and w in ("at", "around"):
+                    found = CAMERA_TARGET
+                if found:
+                    target = target or found
+                    if w in ("around", "round"):
+                        directions.append("around")
+                    elif w == "at" and category == "gesture":
+                        directions.append("toward")
+                consumed.update(range(k, end))
+                k = end
+                continue
+        k += 1
+
+    # bare direction words
+    for k, t in enumerate(rest):
+        if k in consumed:
+            continue
+        d = lx.DIRECTION_WORDS.get(t.word)
+        nxt = rest[k + 1].word if k + 1 < len(rest) else ""
+        prev = rest[k - 1].word if k > 0 else ""
+        if d is None:
+            if t.word in ("in", "a") and nxt in ("circle", "circles") or (t.word == "in" and nxt == "reverse"):
+                directions.append("around" if nxt.startswith("circle") else "backward")
+            continue
+        if t.word == "right" and (nxt in ("away", "now", "there", "here", "after", "before", "into", "up") or prev == "all"):
+            continue
+        if t.word == "straight" and nxt in ("up", "down", "at"):
+            continue
+        if t.word in ("circle", "circles") and prev in ("in", "a"):
+            continue
+        if t.word == "back" and category in ("gesture", "object") and action != "turn":
+            continue
+        if t.word == "round" and prev not in ("turn", "turns", "around"):
+            pass
+        directions.append(d)
+    if re.search(r"\bback\s+and\s+forth\b|\bto\s+and\s+fro\b", low):
+        directions = [d for d in directions if d not in ("forward", "backward")]
+        directions.append("back and forth")
+    for a in directions:
+        if a in lx.OPPOSITE and lx.OPPOSITE[a] in directions:
+            raise InstructionError(
+                f'"{text}" asks for {a} and {lx.OPPOSITE[a]} at once; one clause can only go one way.',
+                [f"{verb_text} {a}, then {lx.OPPOSITE[a]}", f"{verb_text} {a}"])
+    if directions:
+        order = ("toward", "away", "around", "back and forth", "left", "right", "backward", "forward")
+        direction = min(directions, key=order.index)
+
+    # stationary phrasing ("jogs in place") and negation ("does not move")
+    stationary = bool(re.search(r"\b(in place|on the spot|without moving|in position)\b", low))
+    negated = bool(re.search(r"\b(don't|doesn't|do not|does not|never|not|no longer|stops?)\b\s+" + re.escape(tokens[i].word), low))
+    still = any(t.word in lx.STILL_WORDS for t in tokens) or stationary
+    if negated and category == "locomotion":
+        category, action, speed, direction, still = "idle", "stand", 0.0, None, True
+
+    # jumps and hops that go somewhere
+    if entry.moves_if_directed and direction in ("forward", "backward", "left", "right", "toward", "away", "around"):
+        category, speed = "locomotion", (1.2 if action == "hop" else 1.5)
+    if category == "locomotion" and stationary:
+        category, speed, direction = "gesture", 0.0, None
+
+    # speed
+    if category == "locomotion":
+        direction = direction or "forward"
+        m = _SPEED.search(low)
+        if m:
+            speed = float(m.group(1))
+        else:
+            intens = any(t.word in lx.INTENSIFIERS for t in tokens)
+            if any(t.word in lx.SLOW_WORDS for t in tokens) or re.search(r"\bat a slow pace\b", low):
+                speed *= 0.5 if intens else 0.7
+            elif any(t.word in lx.FAST_WORDS for t in tokens) or re.search(r"\b(full speed|top speed|as fast as)\b", low):
+                speed *= 1.6 if intens else 1.3
+        if direction == "toward" and target is None:
+            raise InstructionError(f'"{text}": toward what? Name a target placed in Blender.',
+                                   [f"{verb_text} to the {n}" for n in targets.names[:3]] or [f"{verb_text} forward"])
+    else:
+        speed = 0.0
+
+    # turning
+    if action in ("turn", "spin"):
+        m = _DEGREES.search(low)
+        amount = _degrees_value(m.group(1)) if m else None
+        if amount is None and re.search(r"\bhalf\b", low):
+            amount = 180.0
+        if amount is None and re.search(r"\bquarter\b", low):
+            amount = 90.0
+        if amount is None and re.search(r"\b(full|complete|whole)\b", low):
+            amount = 360.0
+        if direction in ("left", "right"):
+            amount = amount if amount is not None else (360.0 if action == "spin" else 90.0)
+            turn_deg = amount if direction == "left" else -amount
+        elif direction == "toward":
+            turn_deg = 0.0
+        else:
+            if direction is None and key == "face":
+                direction, turn_deg = None, 0.0
+            else:
+                direction = "around" if direction in (None, "around", "backward", "forward") else direction
+                turn_deg = amount if amount is not None else (360.0 if action == "spin" else 180.0)
+        if key == "face" and direction is None and target is None:
+            turn_deg = 0.0
+
+    frames, factor = _duration_frames(low, fps)
+    weight = entry.weight * factor
+    if category == "locomotion" and frames is None:
+        m = _DISTANCE.search(low)
+        if m and speed > 0:
+            unit = m.group(2).lower()
+            metres = _number(m.group(1)) * (0.7 if unit.startswith(("step", "pace")) else 0.3048 if unit.startswith(("f",)) else 1.0)
+            frames = max(1, int(round(metres / speed * fps)))
+    if category == "locomotion" and weight < 3.0 and entry.weight < 3.0:
+        weight = max(weight, 2.0 * factor)
+
+    out = [_Action(category, action, direction, round(speed, 3), target, float(turn_deg), text, frames,
+                   weight, still=still, joiner=clause.joiner)]
+    if direction == "back and forth":
+        half = None if frames is None else max(1, frames // 2)
+        a, b = out[0], _Action(**{**out[0].__dict__})
+        a.direction, b.direction = "forward", "backward"
+        a.frames, b.frames = half, (None if frames is None else max(1, frames - half))
+        a.weight = b.weight = weight / 2
+        b.joiner = "then"
+        out = [a, b]
+    return out
+
+
+# ----------------------------------------------------------------------------- noise and subject
+
+_KEYBOARD = re.compile(r"(asdf|sdfg|qwer|wert|zxcv|hjkl|jkl;|uiop|ghjk|dfgh|xcvb)")
+
+
+def _looks_like_noise(words: list[str]) -> bool:
+    real = [w for w in words if w not in lx.DETERMINERS and w not in lx.PRONOUNS and w not in lx.CONNECTIVES]
+    if not real:
+        return True
+    for w in real:
+        if w in lx.NOISE_WORDS or _KEYBOARD.search(w) or not re.search(r"[aeiouy]", w) \
+                or re.search(r"[^aeiouy\W\d]{5,}", w) or re.fullmatch(r"[\d.]+", w) or re.search(r"(.)\1\1", w):
+            continue
+        return False
+    return True
+
+
+def _strip_leading(tokens: list[_Token]) -> list[_Token]:
+    i = 0
+    while i < len(tokens) and tokens[i].word in lx.CONNECTIVES - {"to"}:
+        i += 1
+    return tokens[i:]
+
+
+def _subject_span(tokens: list[_Token], upto: int, text: str) -> str | None:
+    toks = _strip_leading(tokens[:upto])
+    while toks and (toks[-1].word in lx.SLOW_WORDS | lx.FAST_WORDS | lx.INTENSIFIERS | {"then", "now", "also", "first"}):
+        toks = toks[:-1]
+    if not toks or (len(toks) == 1 and toks[0].word in lx.PRONOUNS) or len(toks) > 5:
+        return None
+    if toks[0].word in lx.DETERMINERS or text[toks[0].start].isupper():
+        return text[toks[0].start:toks[-1].end]
+    return None
+
+
+def _is_fragment(tokens: list[_Token]) -> bool:
+    """A clause without its own verb: "slowly", "for 2 seconds", "to the fountain"."""
+    filler = (lx.SLOW_WORDS | lx.FAST_WORDS | lx.INTENSIFIERS | lx.CONNECTIVES | set(lx.DIRECTION_WORDS)
+              | _TOWARD_PREPS | _AT_PREPS | {"for", "seconds", "second", "frames", "frame", "s", "f", "briefly",
+                                                "meters", "metres", "m", "steps", "again", "too", "once", "more",
+                                                "all", "way", "time", "way", "while", "long", "moment", "bit"})
+    words = [t.word for t in tokens]
+    if words and words[0] in (_TOWARD_PREPS | _AT_PREPS | {"for", "around", "across", "through"}):
+        return True
+    return all(w in filler or w in lx.NUMBER_WORDS or re.fullmatch(r"[\d.]+|°", w) for w in words)
+
+
+def _unknown_action_text(tokens: list[_Token], text: str, subject: str | None) -> str:
+    toks = _strip_leading(tokens)
+    if toks and toks[0].word in lx.PRONOUNS:
+        toks = toks[1:]
+    elif subject and toks:
+        sub = _tokens(subject)
+        if [t.word for t in toks[:len(sub)]] == [t.word for t in sub]:
+            toks = toks[len(sub):]
+    if toks and toks[0].word in lx.DETERMINERS and len(toks) > 2:
+        toks = toks[2:]
+    if not toks:
+        return ""
+    return text[toks[0].start:toks[-1].end].lower()
+
+
+# ----------------------------------------------------------------------------- timing
+
+def _merge_simultaneous(actions: list[_Action]) -> list[_Action]:
+    """Fold clauses joined by "while" / "at the same time" into one, refusing impossible pairs."""
+    out: list[_Action] = []
+    for a in actions:
+        if a.joiner == "while" and out:
+            b = out[-1]
+            moving = [x for x in (a, b) if x.category == "locomotion"]
+            if len(moving) == 2 and (a.action != b.action or a.direction != b.direction):
+                raise InstructionError(f'"{b.text}" and "{a.text}" cannot happen at the same time.',
+                                       [f"{b.text}, then {a.text}"])
+            if len(moving) == 1 and any(x.category == "idle" or x.still for x in (a, b)):
+                raise InstructionError(f'"{b.text}" and "{a.text}" contradict each other: the character '
+                                       'cannot stay still and move at the same time.', [f"{b.text}, then {a.text}"])
+            keep = moving[0] if moving else (b if b.category != "idle" else a)
+            keep = _Action(**{**keep.__dict__})
+            keep.text = f"{b.text} while {a.text}"
+            keep.frames = b.frames if b.frames is not None else a.frames
+            keep.joiner = b.joiner
+            out[-1] = keep
+            continue
+        if a.joiner == "and" and out:
+            b = out[-1]
+            pair = {a.category, b.category}
+            if "locomotion" in pair and ((a.category == "idle" and a.still) or (b.category == "idle" and b.still)):
+                raise InstructionError(f'"{b.text}" and "{a.text}" contradict each other: the character '
+                                       'cannot stand still and move.', [f"{b.text}, then {a.text}"])
+        out.append(a)
+    return out
+
+
+def _assign_frames(actions: list[_Action], num_frames: int) -> list[tuple[int, int]]:
+    """Contiguous [start, end) per action covering [0, num_frames): explicit frames first, the
+    rest shared by weight."""
+    if len(actions) > num_frames:
+        raise InstructionError(f"{len(actions)} actions do not fit in a {num_frames}-frame shot; use more frames.")
+    fixed = sum(a.frames for a in actions if a.frames is not None)
+    free = [a for a in actions if a.frames is None]
+    if fixed + len(free) > num_frames:
+        raise InstructionError(
+            f"the durations asked for add up to {fixed} frames but the shot has {num_frames}; "
+            f"lengthen the shot (--frames {fixed + len(free)}) or shorten the durations.")
+    lengths = [float(a.frames) if a.frames is not None else 0.0 for a in actions]
+    remaining = num_frames - fixed
+    total_w = sum(a.weight for a in free)
+    if free:
+        for n, a in enumerate(actions):
+            if a.frames is None:
+                lengths[n] = remaining * a.weight / total_w
+    bounds, acc, start = [], 0.0, 0
+    for n, length in enumerate(lengths):
+        acc += length
+        end = num_frames if n == len(lengths) - 1 else int(round(acc))
+        end = max(end, start + 1)
+        end = min(end, num_frames - (len(lengths) - 1 - n))
+        bounds.append((start, end))
+        start = end
+    return bounds
+
+
+# ----------------------------------------------------------------------------- parse
+
+def parse(text: str, targets=(), num_frames: int = 93, fps: float = 25.0, camera: str | None = None) -> Plan:
+    """Read an instruction into a timed `Plan` (see module docstring; JSON in docs/PLAN.md).
+
+    `targets`: anchor names placed by the user (an iterable or a dict name -> position).
+    `camera`: the user's camera choice ("follow", "orbit", "static", "dolly", "pan", "keyframes"),
+    which wins over the text. Raises InstructionError (with `.suggestions`) for empty, unusable
+    or contradictory text and for targets that do not exist."""
+    if not isinstance(text, str):
+        raise InstructionError("the instruction must be text.", EXAMPLES[:3])
+    if int(num_frames) < 1:
+        raise InstructionError(f"a shot needs at least one frame (got {num_frames}).")
+    if not fps or fps <= 0:
+        raise InstructionError(f"fps must be positive (got {fps}).")
+    if camera is not None and camera not in CAMERA_BEHAVIOURS:
+        raise InstructionError(f'unknown camera behaviour "{camera}"; use one of {", ".join(CAMERA_BEHAVIOURS)}.')
+    num_frames = int(num_frames)
+    index = _Targets(targets)
+    if not _tokens(text) or not re.search(r"[A-Za-z]", text):
+        raise InstructionError("the instruction is empty: describe what the character does.", EXAMPLES[:3])
+
+    actions: list[_Action] = []
+    cameras: list[CameraPlan] = []
+    subject: str | None = None
+    pending_fragment: list[_Clause] = []
+    unknown: list[str] = []
+    clauses = _split_clauses(text)
+    for number, clause in enumerate(clauses):
+        toks = clause.tokens
+        if _is_camera_clause(clause.text):
+            verb = _find_verb(toks)
+            cam = _parse_camera(clause.text)
+            character_verb = verb and not re.search(r"\b(camera|cam|shot|lens)\b", clause.text.lower()[:toks[verb[0]].start]) \
+                and lx.VERBS[verb[1]].category != "locomotion" and cam is None
+            if cam is not None:
+                cameras.append(cam)
+                continue
+            if not character_verb:
+                if re.search(r"\b(camera|cam)\b", clause.text, re.I):
+                    raise InstructionError(f'"{clause.text}": what should the camera do?',
+                                           ["camera follows", "camera orbits left", "static camera", "dolly in", "pan right"])
+                continue
+        if _is_fragment(toks):
+            if actions:
+                prev = actions[-1]
+                merged = _Clause(f"{prev.text} {clause.text}", _tokens(f"{prev.text} {clause.text}"), prev.joiner)
+                verb = _find_verb(merged.tokens)
+                if verb:
+                    replaced = _parse_action(merged, verb, index, fps)
+                    actions[-1:] = replaced
+                continue
+            pending_fragment.append(clause)
+            continue
+        if pending_fragment:
+            joined = " ".join(c.text for c in pending_fragment) + " " + clause.text
+            clause = _Clause(joined, _tokens(joined), clause.joiner)
+            pending_fragment = []
+            toks = clause.tokens
+        verb = _find_verb(toks) or _fuzzy_verb(toks)
+        if verb is None:
+            words = [t.word for t in _strip_leading(toks)]
+            if words and words[0] in lx.DETERMINERS and len(words) <= 3 and subject is None and not actions \
+                    and number < len(clauses) - 1:
+                subject = clause.text  # "The robot: walks forward"
+                continue
+            if _looks_like_noise(words):
+                unknown.append(clause.text)
+                continue
+            phrase = _unknown_action_text(toks, clause.text, subject)
+            if not phrase:
+                unknown.append(clause.text)
+                continue
+            frames, factor = _duration_frames(clause.text.lower(), fps)
+            actions.append(_Action("gesture", phrase, None, 0.0, None, 0.0, clause.text, frames,
+                                   1.5 * factor, joiner=clause.joiner))
+            continue
+        if subject is None and not actions:
+            subject = _subject_span(toks, verb[0], clause.text)
+        actions.extend(_parse_action(clause, verb, index, fps))
+
+    if not actions and not cameras:
+        what = f' ("{unknown[0]}" is not an action)' if unknown and unknown[0].strip() else ""
+        raise InstructionError(f"no action found in the instruction{what}: describe what the character does.",
+                               EXAMPLES[:3])
+    if unknown and not actions and cameras:
+        pass
+    behaviours = {c.behaviour for c in cameras}
+    if len(behaviours) > 1:
+        raise InstructionError(f'the camera is asked to do {" and ".join(sorted(behaviours))} at once; pick one.',
+                               [f"camera {b}s" if b != "static" else "static camera" for b in sorted(behaviours)])
+    actions = _merge_simultaneous(actions)
+    if not actions:
+        actions = [_Action("idle", "stand", None, 0.0, None, 0.0, "", None, 1.0)]
+    bounds = _assign_frames(actions, num_frames)
+    segments = [Segment(a.category, a.action, a.direction, a.speed_mps, s, e, a.target, a.turn_deg, a.text)
+                for a, (s, e) in zip(actions, bounds)]
+    if cameras:
+        cam_plan = cameras[-1]
+    elif any(s.category == "locomotion" for s in segments):
+        cam_plan = default_camera("follow")
+    else:
+        cam_plan = default_camera("static")
+    if camera is not None:
+        cam_plan = (CameraPlan(camera, dict(cam_plan.params), True) if camera == cam_plan.behaviour
+                    else CameraPlan(camera, default_camera(camera).params, True))
+    return Plan(text=text, segments=segments, camera=cam_plan, num_frames=num_frames, fps=float(fps), subject=subject)
