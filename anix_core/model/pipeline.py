@@ -1,0 +1,217 @@
+"""`AniXPipeline`: AniX video generation with diffusers components.
+
+Flow matching (FlowMatchEulerDiscreteScheduler, shift 13), classifier-free guidance whose
+unconditional branch sees all-white reference views, 4k+1-frame clips, and autoregressive
+continuation (history frames in, new frames out).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLHunyuanVideo, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video import DEFAULT_PROMPT_TEMPLATE
+from diffusers.utils import BaseOutput
+
+from .inputs import fit_frames, mask_tensor, video_tensor, views_tensor, white_views_tensor
+from .transformer import AniXTransformer3DModel
+
+PROMPT_TEMPLATE = DEFAULT_PROMPT_TEMPLATE["template"]
+SCHEDULER_SHIFT = 13.0
+
+
+@dataclass
+class AniXPipelineOutput(BaseOutput):
+    """frames: [F, H, W, 3] float32 in [0, 1] (new frames only), or latents [1, C, T, h, w]."""
+    frames: np.ndarray | torch.Tensor | None
+
+
+class AniXPipeline(DiffusionPipeline):
+    """Components: transformer, vae, text_encoder (the LLaVA language model: hidden states),
+    tokenizer, text_encoder_2 (CLIP text model: pooled vector), tokenizer_2, scheduler."""
+
+    model_cpu_offload_seq = "text_encoder->text_encoder_2->transformer->vae"
+    _callback_tensor_inputs = ["latents"]
+
+    def __init__(self, transformer: AniXTransformer3DModel, vae: AutoencoderKLHunyuanVideo, text_encoder, tokenizer,
+                 text_encoder_2, tokenizer_2, scheduler: FlowMatchEulerDiscreteScheduler):
+        super().__init__()
+        self.register_modules(transformer=transformer, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                              text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2, scheduler=scheduler)
+        self.vae_scale_spatial = getattr(vae.config, "spatial_compression_ratio", 8) if vae else 8
+        self.vae_scale_temporal = getattr(vae.config, "temporal_compression_ratio", 4) if vae else 4
+        self._interrupt = False
+
+    @property
+    def interrupt(self) -> bool:
+        return self._interrupt
+
+    def enable_vae_tiling(self) -> None:
+        self.vae.enable_tiling()
+
+    # ------------------------------------------------------------------ text
+    def encode_prompt(self, prompt: str, device, dtype, max_sequence_length: int = 256, layers_to_skip: int = 2):
+        """(hidden states [1, L, D], mask [1, L], pooled CLIP vector [1, P])."""
+        prefix = PROMPT_TEMPLATE.split("{}")[0]
+        crop_start = len(self.tokenizer(prefix).input_ids)
+        ids = self.tokenizer([PROMPT_TEMPLATE.format(prompt)], max_length=max_sequence_length + crop_start,
+                             padding="max_length", truncation=True, return_tensors="pt")
+        input_ids, mask = ids.input_ids.to(device), ids.attention_mask.to(device)
+        hidden = self.text_encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+        embeds = hidden.hidden_states[-(layers_to_skip + 1)][:, crop_start:].to(dtype)
+        mask = mask[:, crop_start:]
+        ids2 = self.tokenizer_2([prompt], max_length=77, padding="max_length", truncation=True, return_tensors="pt")
+        pooled = self.text_encoder_2(ids2.input_ids.to(device), output_hidden_states=False).pooler_output.to(dtype)
+        return embeds, mask, pooled
+
+    # ------------------------------------------------------------------ VAE
+    def _encode(self, video: torch.Tensor, generator=None) -> torch.Tensor:
+        video = video.to(device=self._execution_device, dtype=self.vae.dtype)
+        latents = self.vae.encode(video).latent_dist.mode()
+        return latents * self.vae.config.scaling_factor
+
+    def _encode_views(self, views: torch.Tensor) -> torch.Tensor:
+        """[1, 3, V, H, W] -> [1, C, V, h, w]: every view encoded as its own one-frame video."""
+        return torch.cat([self._encode(views[:, :, i:i + 1]) for i in range(views.shape[2])], dim=2)
+
+    def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
+        video = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor, return_dict=False)[0]
+        video = (video[0].float().clamp(-1, 1) + 1) / 2  # 3, F, H, W
+        return video.permute(1, 2, 3, 0).cpu().numpy()
+
+    # ------------------------------------------------------------------ checks
+    def check_inputs(self, conditioning, num_frames, height, width, num_inference_steps, guidance_scale, history):
+        s = self.vae_scale_spatial * self.transformer.config.patch_size
+        if height % s or width % s or height <= 0 or width <= 0:
+            raise ValueError(f"height and width must be positive multiples of {s}, got height={height}, width={width}")
+        k = self.vae_scale_temporal
+        if history is None:
+            if num_frames < 1 or (num_frames - 1) % k:
+                raise ValueError(f"num_frames must be {k}k+1 (e.g. 93), got {num_frames}")
+        else:
+            if history.ndim != 4 or (history.shape[0] - 1) % k:
+                raise ValueError(f"history must be [F, H, W, 3] with F = {k}k+1 frames (e.g. 33), "
+                                 f"got shape {tuple(history.shape)}")
+            if num_frames < k or num_frames % k:
+                raise ValueError(f"num_frames must be a multiple of {k} when continuing from history (e.g. 96), "
+                                 f"got {num_frames}")
+        if num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be at least 1, got {num_inference_steps}")
+        if guidance_scale < 1:
+            raise ValueError(f"guidance_scale must be >= 1 (1 disables guidance), got {guidance_scale}")
+        for name in ("scene_video", "mask_video", "views", "prompt"):
+            if getattr(conditioning, name, None) is None:
+                raise ValueError(f"conditioning.{name} is required")
+        if len(conditioning.scene_video) != len(conditioning.mask_video):
+            raise ValueError(f"conditioning.scene_video has {len(conditioning.scene_video)} frames but "
+                             f"conditioning.mask_video has {len(conditioning.mask_video)}")
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def __call__(
+        self,
+        conditioning,
+        num_frames: int = 93,
+        height: int = 352,
+        width: int = 624,
+        num_inference_steps: int = 30,
+        guidance_scale: float = 7.5,
+        history: np.ndarray | None = None,
+        generator: torch.Generator | None = None,
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: list[str] = ("latents",),
+        embedded_guidance_scale: float = 6.0,
+        history_timestep: float = 14.0,
+        max_sequence_length: int = 256,
+        output_type: str = "np",
+    ) -> AniXPipelineOutput:
+        """Generate `num_frames` new frames for `conditioning` (scene_video, mask_video, views, prompt).
+
+        history: previous frames [Fh, H, W, 3] (Fh = 4k+1, e.g. 33): the sequence becomes
+            Fh + num_frames frames whose first latents are the clean history; only the new
+            frames are returned. conditioning's scene and mask videos cover either the whole
+            sequence or only the new frames (then the first scene frame stands in for the history).
+        callback_on_step_end(pipe, step, timestep, kwargs) -> dict, called after every step; it
+            may set `pipe._interrupt = True` to stop (frames=None) or raise to abort.
+        """
+        self.check_inputs(conditioning, num_frames, height, width, num_inference_steps, guidance_scale, history)
+        self._interrupt = False
+        device = self._execution_device
+        dtype = self.transformer.dtype
+        cfg = guidance_scale > 1.0
+        history_frames = 0 if history is None else history.shape[0]
+        total_frames = history_frames + num_frames
+
+        embeds, text_mask, pooled = self.encode_prompt(conditioning.prompt, device, dtype, max_sequence_length)
+
+        scene = video_tensor(np.asarray(conditioning.scene_video), height, width)
+        mask = mask_tensor(np.asarray(conditioning.mask_video), height, width)
+        if history_frames and scene.shape[2] < total_frames:
+            pad = history_frames
+            scene = torch.cat([scene[:, :, :1].expand(-1, -1, pad, -1, -1), scene], dim=2)
+            mask = torch.cat([mask[:, :, :1].expand(-1, -1, pad, -1, -1), mask], dim=2)
+        scene_latents = self._encode(fit_frames(scene, total_frames)).to(dtype)
+        mask_latents = self._encode(fit_frames(mask, total_frames)).to(dtype)
+        view_latents = self._encode_views(views_tensor(conditioning.views, height, width)).to(dtype)
+        history_latents = None
+        if history_frames:
+            history_latents = self._encode(video_tensor(np.asarray(history), height, width)).to(dtype)
+
+        shape = (1, self.transformer.config.in_channels, scene_latents.shape[2], scene_latents.shape[3],
+                 scene_latents.shape[4])
+        latents = torch.randn(shape, generator=generator, device="cpu", dtype=torch.float32).to(device)
+        num_history = 0 if history_latents is None else history_latents.shape[2]
+        diffusion_forcing = self.transformer.config.history_mode == "diffusion_forcing"
+        if num_history and diffusion_forcing:  # the history chunk sits at its own small noise level
+            s = history_timestep / 1000.0
+            noise = torch.randn(history_latents.shape, generator=generator, device="cpu").to(device, dtype)
+            history_latents = (1 - s) * history_latents + s * noise
+
+        batch = 2 if cfg else 1
+        rep = lambda t: None if t is None else t.repeat(batch, *([1] * (t.dim() - 1)))  # noqa: E731
+        views_in = view_latents
+        if cfg:
+            white = self._encode_views(white_views_tensor(height, width, view_latents.shape[2])).to(dtype)
+            views_in = torch.cat([view_latents, white], dim=0)
+        model_kwargs = dict(
+            encoder_hidden_states=rep(embeds), encoder_attention_mask=rep(text_mask), pooled_projections=rep(pooled),
+            guidance=torch.full((batch,), embedded_guidance_scale * 1000.0, device=device, dtype=dtype)
+            if self.transformer.config.guidance_embeds else None,
+            scene_latents=rep(scene_latents), mask_latents=rep(mask_latents), view_latents=views_in,
+            history_latents=rep(history_latents),
+            history_timestep=torch.full((batch,), history_timestep, device=device) if diffusion_forcing else None,
+            return_dict=False,
+        )
+
+        sigmas = np.linspace(1.0, 0.0, num_inference_steps + 1)[:-1]
+        self.scheduler.set_timesteps(sigmas=sigmas, device=device)
+        timesteps = self.scheduler.timesteps
+        with self.progress_bar(total=len(timesteps)) as bar:
+            for i, t in enumerate(timesteps):
+                if self.interrupt:
+                    break
+                model_in = latents.to(dtype).repeat(batch, 1, 1, 1, 1)
+                pred = self.transformer(model_in, t.expand(batch).to(dtype), **model_kwargs)[0].float()
+                if cfg:
+                    cond, uncond = pred.chunk(2)
+                    pred = uncond + guidance_scale * (cond - uncond)
+                latents = self.scheduler.step(pred, t, latents, return_dict=False)[0]
+                if num_history:
+                    latents[:, :, :num_history] = history_latents.float()
+                if callback_on_step_end is not None:
+                    local = {"latents": latents}
+                    out = callback_on_step_end(self, i, t, {k: local[k] for k in callback_on_step_end_tensor_inputs})
+                    latents = (out or {}).get("latents", latents)
+                bar.update()
+
+        if self.interrupt:
+            self.maybe_free_model_hooks()
+            return AniXPipelineOutput(frames=None)
+        if output_type == "latent":
+            frames = latents
+        else:
+            frames = self.decode_latents(latents)[history_frames:]
+        self.maybe_free_model_hooks()
+        return AniXPipelineOutput(frames=frames)
