@@ -1,0 +1,238 @@
+"""Directing and generating a shot: anchor, views, Generate / Cancel / Regenerate / Continue,
+Preview Conditioning, backend check."""
+from __future__ import annotations
+
+import glob
+import os
+
+import bpy
+from bpy.props import BoolProperty, FloatProperty, StringProperty
+
+from .. import deps, jobs, request, vse
+from ..property_groups import VIEW_NAMES
+from ..request import AnixError
+
+ANCHOR_NAME = "AniX Anchor"
+DEFAULT_HEIGHT_M = 1.8
+
+
+def _fail(op, context, exc: AnixError):
+    props = context.scene.anix
+    props.last_error = str(exc)
+    props.last_error_fix = exc.fix
+    op.report({"ERROR"}, f"AniX: {exc}")
+    return {"CANCELLED"}
+
+
+class ANIX_OT_add_anchor(bpy.types.Operator):
+    """Add the character anchor: an Empty at the 3D cursor. Location = start, X arrow = heading,
+    scale = height in metres"""
+
+    bl_idname = "anix.add_anchor"
+    bl_label = "Add Anchor"
+    bl_options = {"REGISTER", "UNDO"}
+
+    height: FloatProperty(name="Height", default=DEFAULT_HEIGHT_M, min=0.05, max=100.0, unit="LENGTH")
+
+    def execute(self, context):
+        empty = bpy.data.objects.new(ANCHOR_NAME, None)
+        empty.empty_display_type = "ARROWS"
+        empty.empty_display_size = 1.0
+        empty.location = context.scene.cursor.location
+        empty.scale = (self.height,) * 3
+        empty["anix_anchor"] = True
+        context.collection.objects.link(empty)
+        context.scene.anix.anchor = empty
+        for obj in context.view_layer.objects.selected:
+            obj.select_set(False)
+        empty.select_set(True)
+        context.view_layer.objects.active = empty
+        return {"FINISHED"}
+
+
+def find_views(folder: str) -> dict:
+    """View name -> image path for files named *_front.*, *_left.*, *_back.*, *_right.* in `folder`."""
+    found = {}
+    for name in VIEW_NAMES:
+        hits = sorted(p for ext in ("png", "PNG") for p in glob.glob(os.path.join(glob.escape(folder), f"*_{name}.{ext}")))
+        if hits:
+            found[name] = hits[0]
+    return found
+
+
+class ANIX_OT_load_views_folder(bpy.types.Operator):
+    """Fill the four character views from a folder with *_front, *_left, *_back, *_right images"""
+
+    bl_idname = "anix.load_views_folder"
+    bl_label = "Load Folder"
+    bl_options = {"REGISTER", "UNDO"}
+
+    directory: StringProperty(subtype="DIR_PATH")
+
+    def invoke(self, context, _event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        folder = bpy.path.abspath(self.directory)
+        found = find_views(folder)
+        missing = [n for n in VIEW_NAMES if n not in found]
+        props = context.scene.anix
+        for name, path in found.items():
+            setattr(props, f"view_{name}", path)
+        if missing:
+            self.report({"WARNING"}, f"AniX: no image for {', '.join(missing)} in {folder} "
+                                     "(expected names like robot_front.png)")
+        else:
+            self.report({"INFO"}, f"AniX: loaded 4 views from {folder}")
+        return {"FINISHED"} if found else {"CANCELLED"}
+
+
+def _start(op, context, **build_args):
+    if jobs.active(context.scene.name):
+        op.report({"ERROR"}, "AniX: a shot is already running for this scene: wait or Cancel it")
+        return {"CANCELLED"}
+    try:
+        plan = request.build_shot(context, **build_args)
+    except AnixError as exc:
+        return _fail(op, context, exc)
+    except deps.MissingDependency as exc:
+        return _fail(op, context, AnixError(str(exc)))
+    context.scene.anix.last_error = ""
+    job = jobs.start(plan)
+    if not op.wait:
+        op.report({"INFO"}, f"AniX: generating '{plan.shot_name}' ({plan.request['num_frames']} frames)")
+        return {"FINISHED"}
+    jobs.wait(job, op.timeout if op.timeout > 0 else None)
+    if job.state == "done":
+        op.report({"INFO"}, f"AniX: shot '{plan.shot_name}' is in the sequencer as '{job.strip_name}'")
+        return {"FINISHED"}
+    message = job.error or context.scene.anix.status or job.state
+    op.report({"ERROR"} if job.state == "error" else {"WARNING"}, f"AniX: {message}")
+    return {"CANCELLED"}
+
+
+class _ShotOperator:
+    wait: BoolProperty(name="Wait", default=False, options={"SKIP_SAVE"},
+                       description="Block until the shot is in the sequencer (batch and scripts)")
+    timeout: FloatProperty(name="Timeout", default=0.0, min=0.0, options={"SKIP_SAVE"},
+                           description="With Wait: cancel after this many seconds (0: no limit)")
+
+
+class ANIX_OT_generate(_ShotOperator, bpy.types.Operator):
+    """Generate the shot in the background; the frames land in the sequencer"""
+
+    bl_idname = "anix.generate"
+    bl_label = "Generate"
+
+    def execute(self, context):
+        return _start(self, context)
+
+
+class ANIX_OT_preview_conditioning(_ShotOperator, bpy.types.Operator):
+    """Render the splat scene along the camera with the character's box, as the generator sees it"""
+
+    bl_idname = "anix.preview_conditioning"
+    bl_label = "Preview Conditioning"
+
+    def execute(self, context):
+        return _start(self, context, generator="render", options={"overlay": "character_box"},
+                      name_suffix="_preview")
+
+
+def _selected_shot_strip(context):
+    seq_scene = vse.sequencer_scene(context)
+    editor = seq_scene.sequence_editor
+    strip = editor.active_strip if editor else None
+    if strip is None or vse.stored_request(strip) is None:
+        raise AnixError("select a strip made by AniX in the sequencer first")
+    return strip
+
+
+class ANIX_OT_regenerate(_ShotOperator, bpy.types.Operator):
+    """Generate the selected AniX strip again (its instruction; a new seed unless Same Seed)"""
+
+    bl_idname = "anix.regenerate"
+    bl_label = "Regenerate"
+
+    same_seed: BoolProperty(name="Same Seed", default=False)
+
+    def execute(self, context):
+        try:
+            strip = _selected_shot_strip(context)
+        except AnixError as exc:
+            return _fail(self, context, exc)
+        stored = vse.stored_request(strip)
+        props = context.scene.anix
+        props.instruction = stored.get("instruction", props.instruction)
+        props.seed = int(stored.get("seed", 0)) + (0 if self.same_seed else 1)
+        return _start(self, context, frame_start=int(strip.frame_final_start))
+
+
+class ANIX_OT_continue_shot(_ShotOperator, bpy.types.Operator):
+    """Generate the next shot from where the selected AniX strip ends, with the current instruction"""
+
+    bl_idname = "anix.continue_shot"
+    bl_label = "Continue Shot"
+
+    def execute(self, context):
+        try:
+            strip = _selected_shot_strip(context)
+        except AnixError as exc:
+            return _fail(self, context, exc)
+        stored = vse.stored_request(strip)
+        options = {"continue_from": stored.get("job_id", "")} if stored.get("job_id") else {}
+        return _start(self, context, frame_start=int(strip.frame_final_end), options=options)
+
+
+class ANIX_OT_cancel(bpy.types.Operator):
+    """Cancel the running shot (frames received so far are kept)"""
+
+    bl_idname = "anix.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return bool(jobs.active(context.scene.name))
+
+    def execute(self, context):
+        n = jobs.cancel(context.scene.name)
+        context.scene.anix.status = "Cancelling"
+        self.report({"INFO"}, f"AniX: cancelling {n} shot(s)")
+        return {"FINISHED"}
+
+
+class ANIX_OT_check_backend(bpy.types.Operator):
+    """Ask the backend whether it is there and which protocol it speaks"""
+
+    bl_idname = "anix.check_backend"
+    bl_label = "Check Backend"
+
+    def execute(self, context):
+        props = context.scene.anix
+        try:
+            address = request.backend_address(context)
+            client_mod = deps.client()
+            prefs = request.preferences(context)
+            timeout = min(5.0, float(prefs.timeout_s)) if prefs else 5.0
+            keys = bpy.path.abspath(prefs.key_folder) if prefs and prefs.key_folder else None
+            client = client_mod.Client(address, keys=keys, timeout=timeout)
+            try:
+                info = client.hello()
+            finally:
+                client.close()
+        except AnixError as exc:
+            return _fail(self, context, exc)
+        except Exception as exc:
+            props.backend_status = "not reachable"
+            return _fail(self, context, AnixError(jobs._friendly(exc, request.preferences(context).backend_address
+                                                                 if request.preferences(context) else "")))
+        props.backend_status = f"ready ({address})" + (f", generators: {', '.join(info.get('generators', []))}"
+                                                        if isinstance(info, dict) and info.get("generators") else "")
+        self.report({"INFO"}, f"AniX: backend {props.backend_status}")
+        return {"FINISHED"}
+
+
+CLASSES = (ANIX_OT_add_anchor, ANIX_OT_load_views_folder, ANIX_OT_generate, ANIX_OT_preview_conditioning,
+           ANIX_OT_regenerate, ANIX_OT_continue_shot, ANIX_OT_cancel, ANIX_OT_check_backend)
+

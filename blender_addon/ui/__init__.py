@@ -1,0 +1,4 @@
+"""Panels (3D viewport sidebar, tab "AniX")."""
+from . import panels
+
+CLASSES = panels.CLASSES

@@ -1,0 +1,70 @@
+"""Generated frames -> an image-sequence strip in the Video Sequencer (Blender 5.0 API).
+
+The strip goes to the sequencer scene the user sees (`workspace.sequencer_scene` in 5.0,
+else the active scene), on the lowest channel that is free over the shot's frame range, and
+carries the request that made it as custom properties (`anix_*`) so a shot can be regenerated
+or continued from a selected strip.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+REQUEST_KEY = "anix_request"   # JSON of the request (without camera lists and view images)
+MAX_CHANNEL = 128
+
+
+def sequencer_scene(context):
+    """The scene whose sequencer the user sees: the workspace's sequencer scene, else the active one."""
+    workspace = getattr(context, "workspace", None)
+    seq_scene = getattr(workspace, "sequencer_scene", None) if workspace is not None else None
+    return seq_scene or context.scene
+
+
+def free_channel(seq_scene, frame_start: int, frame_end: int) -> int:
+    """Lowest channel with no strip overlapping [frame_start, frame_end) (end exclusive)."""
+    editor = seq_scene.sequence_editor
+    busy = set()
+    if editor is not None:
+        for strip in editor.strips_all:
+            if strip.frame_final_start < frame_end and frame_start < strip.frame_final_end:
+                busy.add(strip.channel)
+    for channel in range(1, MAX_CHANNEL + 1):
+        if channel not in busy:
+            return channel
+    raise ValueError(f"every sequencer channel is busy between frames {frame_start} and {frame_end}")
+
+
+def add_image_strip(seq_scene, name: str, files: list[str], frame_start: int, request: dict | None = None):
+    """An image strip showing `files` (paths in one folder, in order) from `frame_start`."""
+    if not files:
+        raise ValueError("no frames to add to the sequencer")
+    folder = os.path.dirname(files[0])
+    editor = seq_scene.sequence_editor or seq_scene.sequence_editor_create()
+    channel = free_channel(seq_scene, frame_start, frame_start + len(files))
+    strip = editor.strips.new_image(name=name, filepath=files[0], channel=channel, frame_start=frame_start,
+                                    fit_method="FIT")
+    for path in files[1:]:
+        if os.path.dirname(path) != folder:
+            raise ValueError(f"frames must share one folder: {path} is not in {folder}")
+        strip.elements.append(os.path.basename(path))
+    strip.directory = folder + os.sep
+    if request:
+        store_request(strip, request)
+    return strip
+
+
+def store_request(strip, request: dict) -> None:
+    """Keep the request on the strip: a few readable fields plus the whole request as JSON."""
+    strip["anix_instruction"] = str(request.get("instruction", ""))
+    strip["anix_seed"] = int(request.get("seed", 0))
+    strip["anix_job_id"] = str(request.get("job_id", ""))
+    strip["anix_num_frames"] = int(request.get("num_frames", 0))
+    strip[REQUEST_KEY] = json.dumps({k: v for k, v in request.items() if k not in ("cameras", "views")})
+
+
+def stored_request(strip) -> dict | None:
+    """The request stored by `store_request`, or None for a strip AniX did not make."""
+    if strip is None or REQUEST_KEY not in strip:
+        return None
+    return json.loads(strip[REQUEST_KEY])
