@@ -39,6 +39,8 @@ class _Columns:
         return out
 
     def fill(self, out: np.ndarray, names) -> None:
+        if not names:
+            return
         if self.table.dtype.names is None:
             cols = [self.index[n] for n in names]
             if cols == list(range(cols[0], cols[0] + len(cols))):
@@ -164,4 +166,4 @@ def write_ply(scene: GaussianScene, path) -> None:
     table[:, o + 4: o + 8] = scene.quats
     with open(path, "wb") as f:
         f.write(ply_header_text(n, 3 * k, scene.antialiased))
-        f.write(memoryview(table).cast("B"))
+        table.tofile(f)

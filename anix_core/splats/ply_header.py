@@ -159,7 +159,8 @@ def binary_layout(path, header: PlyHeader, file_size: int, needed: tuple[str, ..
         available = max(file_size - offset, 0)
         if size > available:
             raise SceneFormatError(
-                path, f"header claims {element.count} {element.name} rows ({size} bytes at offset {offset}) "
+                path, f"header claims {element.count} {'splats' if element.name == 'vertex' else element.name + ' rows'} "
+                f"({size} bytes at offset {offset}) "
                 f"but the file holds only {available} bytes there: truncated or lying header")
         layout[element.name] = (offset, dtype)
         offset += size

@@ -41,7 +41,12 @@ class GaussianScene:
         self.log_scales = np.asarray(self.log_scales, dtype=np.float32).reshape(n, 3)
         self.logit_opacities = np.asarray(self.logit_opacities, dtype=np.float32).reshape(n)
         self.sh0 = np.asarray(self.sh0, dtype=np.float32).reshape(n, 3)
-        self.shN = np.asarray(self.shN, dtype=np.float32).reshape(n, -1, 3)
+        shN = np.asarray(self.shN, dtype=np.float32)
+        if n == 0:  # reshape(0, -1, 3) is ambiguous; keep the declared coefficient count
+            k = shN.shape[1] if shN.ndim == 3 else (shN.shape[-1] // 3 if shN.ndim == 2 else 0)
+            self.shN = shN.reshape(0, k, 3)
+        else:
+            self.shN = shN.reshape(n, -1, 3)
         if self.shN.shape[1] not in _SH_REST_TO_DEGREE:
             raise ValueError(f"shN has {self.shN.shape[1]} coefficients per channel; expected 0, 3, 8 or 15")
 
