@@ -1,0 +1,390 @@
+"""The AniX wire protocol: message names, limits, error codes, framing and field validation.
+
+Imports only the standard library and msgpack: the Blender add-on bundles this module with the
+client. docs/PROTOCOL.md is the normative description; this module is its executable form.
+
+Every message is a ZeroMQ multipart message ``[header, *blobs]``. The header is a msgpack map
+with string keys; ``v`` (protocol version) and ``type`` are always present. Blobs are raw bytes
+(scene chunks, PNG views, frames) that travel as their own frames, never inside the header.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import msgpack
+
+PROTOCOL_VERSION = 1
+
+# Client -> server
+HELLO = "hello"
+PING = "ping"
+HEARTBEAT = "heartbeat"          # also server -> client
+HAS_SCENE = "has_scene"
+PUT_SCENE = "put_scene"
+SUBMIT = "submit"
+CANCEL = "cancel"
+STATUS = "status"
+ATTACH = "attach"
+CLIENT_TYPES = (HELLO, PING, HEARTBEAT, HAS_SCENE, PUT_SCENE, SUBMIT, CANCEL, STATUS, ATTACH)
+
+# Server -> client
+WELCOME = "welcome"
+PONG = "pong"
+SCENE_STATUS = "scene_status"
+SCENE_ACK = "scene_ack"
+ACCEPTED = "accepted"
+ATTACHED = "attached"
+JOB_STATUS = "job_status"
+PROGRESS = "progress"
+FRAME = "frame"
+DONE = "done"
+ERROR = "error"
+CANCELLED = "cancelled"
+SERVER_TYPES = (WELCOME, PONG, HEARTBEAT, SCENE_STATUS, SCENE_ACK, ACCEPTED, ATTACHED, JOB_STATUS,
+                PROGRESS, FRAME, DONE, ERROR, CANCELLED)
+TERMINAL_TYPES = (DONE, ERROR, CANCELLED)  # a job event of one of these types ends the job
+
+# Error codes (the `code` field of an `error` message)
+E_BAD_MESSAGE = "bad_message"            # not a multipart message with a msgpack map header
+E_UNSUPPORTED_VERSION = "unsupported_version"
+E_UNKNOWN_TYPE = "unknown_type"
+E_INVALID_FIELD = "invalid_field"        # missing, wrong type or out of range; `field` names it
+E_TOO_LARGE = "too_large"                # a size limit was exceeded; `field` names it
+E_UNKNOWN_SCENE = "unknown_scene"        # submit names a scene the server does not hold
+E_UNKNOWN_JOB = "unknown_job"            # no such job (or its results expired)
+E_BAD_OFFSET = "bad_offset"              # put_scene chunk not at the expected offset
+E_HASH_MISMATCH = "hash_mismatch"        # uploaded bytes do not hash to the announced sha256
+E_CACHE_FULL = "cache_full"              # the scene cannot fit the cache (everything else pinned)
+E_QUEUE_FULL = "queue_full"              # too many queued jobs (server-wide or for this client)
+E_UNKNOWN_GENERATOR = "unknown_generator"
+E_GENERATOR_FAILED = "generator_failed"  # the generator raised; message says why
+E_WORKER_LOST = "worker_lost"            # the worker process died or stopped answering mid-job
+E_INTERNAL = "internal"
+ERROR_CODES = (E_BAD_MESSAGE, E_UNSUPPORTED_VERSION, E_UNKNOWN_TYPE, E_INVALID_FIELD, E_TOO_LARGE,
+               E_UNKNOWN_SCENE, E_UNKNOWN_JOB, E_BAD_OFFSET, E_HASH_MISMATCH, E_CACHE_FULL,
+               E_QUEUE_FULL, E_UNKNOWN_GENERATOR, E_GENERATOR_FAILED, E_WORKER_LOST, E_INTERNAL)
+
+# Limits
+MiB = 1024 * 1024
+MAX_HEADER_BYTES = 1 * MiB
+MAX_CHUNK_BYTES = 8 * MiB               # one put_scene chunk
+MAX_VIEW_BYTES = 8 * MiB                # one PNG view
+MAX_VIEW_SIDE = 2048                    # pixels, each side of a view
+MAX_PARTS = 8                           # header + blobs in one client message
+MAX_MESSAGE_PART_BYTES = MAX_CHUNK_BYTES + 64 * 1024  # ZMQ_MAXMSGSIZE on the server socket
+MAX_SCENE_BYTES = 16 * 1024 * MiB       # 16 GiB
+MAX_FRAMES = 1024
+MIN_SIDE, MAX_SIDE = 16, 2048           # output width / height in pixels
+MAX_PIXELS = 1920 * 1088                # output width * height
+MAX_INSTRUCTION_CHARS = 2000
+MAX_OPTIONS = 64
+MAX_OPTION_STRING = 256
+MAX_TARGETS = 64
+MAX_NAME_CHARS = 64
+MAX_ID_CHARS = 64
+MIN_FPS, MAX_FPS = 1.0, 120.0
+MAX_SEED = 2**63 - 1
+
+HEARTBEAT_INTERVAL_S = 1.0              # both sides send something at least this often
+HEARTBEAT_LIVENESS = 3                  # missed intervals before the peer is considered gone
+
+VIEW_NAMES = ("front", "left", "back", "right")
+SCENE_EXTENSIONS = (".ply", ".splat", ".spz")
+ENCODINGS = ("png", "raw")
+CAMERA_BEHAVIOURS = ("follow", "orbit", "static", "dolly")
+ON_DISCONNECT = ("cancel", "keep")
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+STAGES = ("queued", "load_scene", "conditioning", "generate", "encode")
+
+LIMITS = {
+    "max_header_bytes": MAX_HEADER_BYTES, "max_chunk_bytes": MAX_CHUNK_BYTES,
+    "max_view_bytes": MAX_VIEW_BYTES, "max_view_side": MAX_VIEW_SIDE, "max_parts": MAX_PARTS,
+    "max_scene_bytes": MAX_SCENE_BYTES, "max_frames": MAX_FRAMES, "min_side": MIN_SIDE,
+    "max_side": MAX_SIDE, "max_pixels": MAX_PIXELS, "max_instruction_chars": MAX_INSTRUCTION_CHARS,
+    "max_options": MAX_OPTIONS, "max_targets": MAX_TARGETS, "min_fps": MIN_FPS, "max_fps": MAX_FPS,
+    "heartbeat_interval_s": HEARTBEAT_INTERVAL_S, "heartbeat_liveness": HEARTBEAT_LIVENESS,
+}
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class ProtocolError(ValueError):
+    """A message broke the protocol. `code` is one of ERROR_CODES, `field` the offending field
+    as a dotted path ("request.cameras.3.K") or "" when the whole message is at fault."""
+
+    def __init__(self, code: str, field: str, message: str):
+        super().__init__(f"{code}: {field + ': ' if field else ''}{message}")
+        self.code, self.field, self.message = code, field, message
+
+
+# --------------------------------------------------------------------------- framing
+
+def _no_ext(code, data):
+    raise ValueError("msgpack extension types are not allowed")
+
+
+def pack(header: dict) -> bytes:
+    """Encode a header map (strings as str, binary as bin; floats as float64)."""
+    return msgpack.packb(header, use_bin_type=True)
+
+
+def unpack_header(data: bytes) -> dict:
+    """Decode and sanity-check a header: size, msgpack, a map, `v` and `type`."""
+    if len(data) > MAX_HEADER_BYTES:
+        raise ProtocolError(E_TOO_LARGE, "header", f"header is {len(data)} bytes, limit {MAX_HEADER_BYTES}")
+    try:
+        header = msgpack.unpackb(bytes(data), raw=False, strict_map_key=True, ext_hook=_no_ext,
+                                 use_list=True)  # unpackb bounds every length by len(data)
+    except Exception as exc:  # msgpack raises a zoo of exception types on garbage
+        raise ProtocolError(E_BAD_MESSAGE, "header", f"header is not valid msgpack ({type(exc).__name__})") from None
+    if not isinstance(header, dict):
+        raise ProtocolError(E_BAD_MESSAGE, "header", "header must be a msgpack map")
+    version = header.get("v")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ProtocolError(E_INVALID_FIELD, "v", "missing or not an integer protocol version")
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(E_UNSUPPORTED_VERSION, "v", f"protocol version {version} not supported; server speaks {PROTOCOL_VERSION}")
+    kind = header.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError(E_INVALID_FIELD, "type", "missing or not a string")
+    return header
+
+
+def message(kind: str, **fields: Any) -> dict:
+    """A header map of the given type (fields with value None are left out)."""
+    header = {"v": PROTOCOL_VERSION, "type": kind}
+    header.update({k: v for k, v in fields.items() if v is not None})
+    return header
+
+
+def request_id(header: dict):
+    """The client's `req` id if it is a legal one (int or short string), else None."""
+    req = header.get("req") if isinstance(header, dict) else None
+    if isinstance(req, bool):
+        return None
+    if isinstance(req, int) and 0 <= req <= 2**63 - 1:
+        return req
+    if isinstance(req, str) and len(req) <= MAX_ID_CHARS:
+        return req
+    return None
+
+
+# --------------------------------------------------------------------------- scalar checks
+
+def _fail(field: str, msg: str, code: str = E_INVALID_FIELD):
+    raise ProtocolError(code, field, msg)
+
+
+def check_int(value, field: str, lo: int, hi: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        _fail(field, f"must be an integer, got {type(value).__name__}")
+    if not lo <= value <= hi:
+        _fail(field, f"must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+def check_float(value, field: str, lo: float = -math.inf, hi: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail(field, f"must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        _fail(field, "must be finite")
+    if not lo <= value <= hi:
+        _fail(field, f"must be in [{lo:g}, {hi:g}], got {value:g}")
+    return value
+
+
+def check_str(value, field: str, max_chars: int, choices=None, allow_empty: bool = True) -> str:
+    if not isinstance(value, str):
+        _fail(field, f"must be a string, got {type(value).__name__}")
+    if len(value) > max_chars:
+        _fail(field, f"is {len(value)} characters, limit {max_chars}", E_TOO_LARGE)
+    if not allow_empty and not value:
+        _fail(field, "must not be empty")
+    if choices is not None and value not in choices:
+        _fail(field, f"must be one of {', '.join(choices)}; got {value[:40]!r}")
+    return value
+
+
+def check_sha256(value, field: str = "sha256") -> str:
+    if not isinstance(value, str) or not _SHA256.match(value):
+        _fail(field, "must be 64 lowercase hex digits (sha256)")
+    return value
+
+
+def check_job_id(value, field: str = "job") -> str:
+    if not isinstance(value, str) or not _ID.match(value):
+        _fail(field, "must be a job id string ([A-Za-z0-9_.:-], at most 64 characters)")
+    return value
+
+
+def check_matrix(value, field: str, rows: int, cols: int) -> list:
+    """A rows x cols matrix as nested lists (row-major) of finite numbers."""
+    if not isinstance(value, list) or len(value) != rows:
+        _fail(field, f"must be a {rows}x{cols} matrix as a list of {rows} rows")
+    out = []
+    for r, row in enumerate(value):
+        if not isinstance(row, list) or len(row) != cols:
+            _fail(f"{field}.{r}", f"must be a row of {cols} numbers")
+        out.append([check_float(x, f"{field}.{r}.{c}") for c, x in enumerate(row)])
+    return out
+
+
+def check_vec3(value, field: str) -> list:
+    if not isinstance(value, list) or len(value) != 3:
+        _fail(field, "must be a list of 3 numbers")
+    return [check_float(x, f"{field}.{i}") for i, x in enumerate(value)]
+
+
+# --------------------------------------------------------------------------- message checks
+
+def check_has_scene(header: dict) -> dict:
+    return {"sha256": check_sha256(header.get("sha256")),
+            "size": check_int(header.get("size"), "size", 1, MAX_SCENE_BYTES)}
+
+
+def check_put_scene(header: dict, blobs: list) -> dict:
+    fields = check_has_scene(header)
+    fields["offset"] = check_int(header.get("offset"), "offset", 0, fields["size"] - 1)
+    fields["ext"] = check_str(header.get("ext", ".ply"), "ext", 8, SCENE_EXTENSIONS)
+    if len(blobs) != 1:
+        _fail("blobs", f"put_scene carries exactly one chunk blob, got {len(blobs)}")
+    n = len(blobs[0])
+    if n == 0:
+        _fail("chunk", "chunk is empty")
+    if n > MAX_CHUNK_BYTES:
+        _fail("chunk", f"chunk is {n} bytes, limit {MAX_CHUNK_BYTES}", E_TOO_LARGE)
+    if fields["offset"] + n > fields["size"]:
+        _fail("chunk", f"chunk ends at {fields['offset'] + n}, past the scene size {fields['size']}")
+    return fields
+
+
+def check_camera(value, field: str) -> dict:
+    if not isinstance(value, dict):
+        _fail(field, "must be a map with world_to_camera, K, width, height")
+    cam = {
+        "world_to_camera": check_matrix(value.get("world_to_camera"), f"{field}.world_to_camera", 4, 4),
+        "K": check_matrix(value.get("K"), f"{field}.K", 3, 3),
+        "width": check_int(value.get("width"), f"{field}.width", MIN_SIDE, MAX_SIDE),
+        "height": check_int(value.get("height"), f"{field}.height", MIN_SIDE, MAX_SIDE),
+    }
+    if cam["K"][0][0] <= 0 or cam["K"][1][1] <= 0:
+        _fail(f"{field}.K", "focal lengths K[0][0] and K[1][1] must be positive")
+    return cam
+
+
+def check_options(value, field: str = "request.options") -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        _fail(field, "must be a map of name -> scalar")
+    if len(value) > MAX_OPTIONS:
+        _fail(field, f"has {len(value)} entries, limit {MAX_OPTIONS}", E_TOO_LARGE)
+    out = {}
+    for key, item in value.items():
+        check_str(key, f"{field}.<key>", MAX_NAME_CHARS, allow_empty=False)
+        sub = f"{field}.{key}"
+        if item is None or isinstance(item, bool):
+            out[key] = item
+        elif isinstance(item, int):
+            out[key] = check_int(item, sub, -(2**63), 2**63 - 1)
+        elif isinstance(item, float):
+            out[key] = check_float(item, sub)
+        elif isinstance(item, str):
+            out[key] = check_str(item, sub, MAX_OPTION_STRING)
+        else:
+            _fail(sub, "must be null, a boolean, a number or a short string")
+    return out
+
+
+def check_view_blob(data, field: str) -> None:
+    """Cheap checks the server does before decoding: size and PNG signature."""
+    if len(data) > MAX_VIEW_BYTES:
+        _fail(field, f"view is {len(data)} bytes, limit {MAX_VIEW_BYTES}", E_TOO_LARGE)
+    if bytes(data[:8]) != PNG_SIGNATURE:
+        _fail(field, "view must be a PNG file")
+
+
+def check_submit(header: dict, blobs: list) -> dict:
+    """Validate a submit message; returns the normalised request (all defaults filled in).
+
+    The returned map is what the worker receives, with `views` a list of view names that lines
+    up with `blobs`.
+    """
+    req = header.get("request")
+    if not isinstance(req, dict):
+        _fail("request", "must be a map")
+    out: dict = {}
+    out["scene"] = check_sha256(req.get("scene"), "request.scene")
+    transform = req.get("transform")
+    out["transform"] = (check_matrix(transform, "request.transform", 4, 4) if transform is not None
+                        else [[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]])
+    if transform is not None and out["transform"][3] != [0.0, 0.0, 0.0, 1.0]:
+        _fail("request.transform", "last row must be [0, 0, 0, 1]")
+    out["num_frames"] = check_int(req.get("num_frames", 93), "request.num_frames", 1, MAX_FRAMES)
+    out["fps"] = check_float(req.get("fps", 25.0), "request.fps", MIN_FPS, MAX_FPS)
+    out["width"] = check_int(req.get("width", 832), "request.width", MIN_SIDE, MAX_SIDE)
+    out["height"] = check_int(req.get("height", 480), "request.height", MIN_SIDE, MAX_SIDE)
+    if out["width"] * out["height"] > MAX_PIXELS:
+        _fail("request.width", f"width*height is {out['width'] * out['height']}, limit {MAX_PIXELS}", E_TOO_LARGE)
+    out["seed"] = check_int(req.get("seed", 0), "request.seed", 0, MAX_SEED)
+    out["instruction"] = check_str(req.get("instruction", ""), "request.instruction", MAX_INSTRUCTION_CHARS)
+    cameras = req.get("cameras")
+    if cameras is not None:
+        if not isinstance(cameras, list):
+            _fail("request.cameras", "must be a list of cameras, one per frame, or null")
+        if len(cameras) != out["num_frames"]:
+            _fail("request.cameras", f"has {len(cameras)} cameras for {out['num_frames']} frames")
+        cameras = [check_camera(c, f"request.cameras.{i}") for i, c in enumerate(cameras)]
+        for i, cam in enumerate(cameras):
+            if (cam["width"], cam["height"]) != (out["width"], out["height"]):
+                _fail(f"request.cameras.{i}.width", "camera size must equal request width x height")
+    out["cameras"] = cameras
+    behaviour = req.get("camera_behaviour")
+    out["camera_behaviour"] = None if behaviour is None else check_str(behaviour, "request.camera_behaviour", 16, CAMERA_BEHAVIOURS)
+    anchor = req.get("anchor", {})
+    if not isinstance(anchor, dict):
+        _fail("request.anchor", "must be a map with position, heading_rad, height_m")
+    out["anchor"] = {
+        "position": check_vec3(anchor.get("position", [0.0, 0.0, 0.0]), "request.anchor.position"),
+        "heading_rad": check_float(anchor.get("heading_rad", 0.0), "request.anchor.heading_rad", -100.0, 100.0),
+        "height_m": check_float(anchor.get("height_m", 1.8), "request.anchor.height_m", 0.01, 100.0),
+    }
+    targets = req.get("targets") or {}
+    if not isinstance(targets, dict):
+        _fail("request.targets", "must be a map of name -> [x, y, z]")
+    if len(targets) > MAX_TARGETS:
+        _fail("request.targets", f"has {len(targets)} entries, limit {MAX_TARGETS}", E_TOO_LARGE)
+    out["targets"] = {check_str(k, "request.targets.<key>", MAX_NAME_CHARS, allow_empty=False):
+                      check_vec3(v, f"request.targets.{k}") for k, v in targets.items()}
+    generator = req.get("generator")
+    out["generator"] = None if generator is None else check_str(generator, "request.generator", MAX_NAME_CHARS, allow_empty=False)
+    out["options"] = check_options(req.get("options"))
+    out["encoding"] = check_str(req.get("encoding", "png"), "request.encoding", 8, ENCODINGS)
+    out["on_disconnect"] = check_str(req.get("on_disconnect", "cancel"), "request.on_disconnect", 8, ON_DISCONNECT)
+    views = req.get("views", [])
+    if not isinstance(views, list) or len(views) > len(VIEW_NAMES):
+        _fail("request.views", f"must be a list of at most {len(VIEW_NAMES)} view names, one per blob")
+    for i, name in enumerate(views):
+        check_str(name, f"request.views.{i}", 8, VIEW_NAMES)
+    if len(set(views)) != len(views):
+        _fail("request.views", "names a view twice")
+    if len(blobs) != len(views):
+        _fail("request.views", f"names {len(views)} views but the message carries {len(blobs)} blobs")
+    for name, blob in zip(views, blobs):
+        check_view_blob(blob, f"views.{name}")
+    out["views"] = list(views)
+    return out
+
+
+def check_attach(header: dict) -> dict:
+    return {"job": check_job_id(header.get("job")),
+            "from_frame": check_int(header.get("from_frame", 0), "from_frame", 0, MAX_FRAMES)}
+
+
+def check_job_ref(header: dict) -> dict:
+    return {"job": check_job_id(header.get("job"))}

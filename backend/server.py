@@ -1,0 +1,507 @@
+"""The AniX server: a ROUTER front for clients, worker processes behind a second ROUTER.
+
+zguide patterns: load balancing (workers announce `ready`, jobs go to an idle worker, the
+queue holds the rest) and Paranoid Pirate heartbeats both ways (clients and workers that go
+quiet are noticed; a worker that dies mid-job ends that job with `worker_lost` and is replaced).
+The server process imports no torch: the work happens in the workers.
+
+    python -m backend.server --bind tcp://127.0.0.1:5555 [--workers 1] [--keys DIR] ...
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+
+from . import protocol as P
+from .auth import check_bind_allowed, start_server_auth
+from .cache import SceneCache, parse_size
+from .generation import available_generators, default_generator
+from .results import ResultStore
+
+SERVER_VERSION = "0.1.0"
+MAX_QUEUED_JOBS = 256
+MAX_QUEUED_PER_CLIENT = 32
+WORKER_SILENCE_S = 10.0       # a worker that sends nothing for this long is killed
+WORKER_START_S = 120.0        # a worker must say `ready` within this
+CANCEL_GRACE_S = 15.0         # a running job must acknowledge cancel within this, else its worker is killed
+TICK_S = 0.05
+
+
+@dataclass
+class Job:
+    id: str
+    client: bytes                      # routing id of the subscriber (the submitter, or who attached last)
+    request: dict
+    blobs: list
+    generator: str
+    state: str = "queued"              # queued | running | done | failed | cancelled
+    created: float = field(default_factory=time.monotonic)
+    started: float | None = None
+    ended: float | None = None
+    worker: "WorkerHandle | None" = None
+    terminal: dict | None = None       # the terminal event header, replayed on attach
+    cancel_requested: float | None = None
+    frames_ready: int = 0
+
+
+@dataclass
+class WorkerHandle:
+    proc: subprocess.Popen
+    started: float = field(default_factory=time.monotonic)
+    ident: bytes | None = None
+    last_heard: float = field(default_factory=time.monotonic)
+    job: Job | None = None
+
+
+class Server:
+    def __init__(self, bind: str, *, workers: int = 1, generator: str | None = None, keys=None,
+                 cache_dir=None, cache_size: int = 20 * 1024**3, result_ttl_s: float = 1800.0,
+                 results_size: int = 8 * 1024**3, client_timeout_s: float = 10.0, testing: bool = False,
+                 model=None, device=None):
+        check_bind_allowed(bind, keys)
+        self.testing = testing
+        self.generators = available_generators(testing)
+        self.default_generator = generator or default_generator()
+        if self.default_generator not in self.generators:
+            raise ValueError(f"generator {self.default_generator!r} is not available here; choose one of {', '.join(self.generators)}")
+        self.num_workers = max(1, int(workers))
+        self.client_timeout_s = float(client_timeout_s)
+        self.model, self.device = model, device
+        self._tmp = Path(tempfile.mkdtemp(prefix="anix-"))
+        cache_root = Path(cache_dir) if cache_dir else self._tmp / "cache"
+        self.cache = SceneCache(cache_root / "scenes", cache_size)
+        self.results = ResultStore(cache_root / "results", ttl_s=result_ttl_s, max_bytes=results_size)
+        self.context = zmq.Context()
+        self.front = self.context.socket(zmq.ROUTER)
+        self.front.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_PART_BYTES)
+        self.front.linger = 0
+        self.front.sndhwm = 10000
+        self.auth = start_server_auth(self.context, self.front, keys) if keys else None
+        try:
+            self.front.bind(bind)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise ValueError(f"cannot bind {bind}: {exc}") from None
+        self.bind = self.front.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.back = self.context.socket(zmq.ROUTER)
+        self.back.linger = 0
+        self.back_address = f"ipc://{self._tmp}/workers"
+        self.back.bind(self.back_address)
+        self.jobs: dict[str, Job] = {}
+        self.queue: deque[Job] = deque()
+        self.workers: list[WorkerHandle] = []
+        self.idle: deque[WorkerHandle] = deque()
+        self.clients: dict[bytes, float] = {}       # routing id -> last heard
+        self.client_sent: dict[bytes, float] = {}   # routing id -> last sent
+        self.stopping = False
+        self._last_worker_beat = 0.0
+        self._last_housekeeping = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+    def serve_forever(self) -> None:
+        for _ in range(self.num_workers):
+            self._spawn_worker()
+        poller = zmq.Poller()
+        poller.register(self.front, zmq.POLLIN)
+        poller.register(self.back, zmq.POLLIN)
+        try:
+            while not self.stopping:
+                ready = dict(poller.poll(int(TICK_S * 1000)))
+                if self.back in ready:
+                    self._drain(self.back, self._on_worker_message)
+                if self.front in ready:
+                    self._drain(self.front, self._on_client_message)
+                self._tick()
+        finally:
+            self.close()
+
+    def _drain(self, socket, handler, limit: int = 256) -> None:
+        for _ in range(limit):
+            try:
+                frames = socket.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            handler(frames)
+
+    def close(self) -> None:
+        for w in self.workers:
+            if w.ident is not None and w.proc.poll() is None:
+                try:
+                    self.back.send_multipart([w.ident, P.pack(P.message("stop"))], zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass
+        deadline = time.monotonic() + 3.0
+        for w in self.workers:
+            try:
+                w.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+                w.proc.wait()
+        self.workers.clear()
+        if self.auth is not None:
+            self.auth.stop()
+            self.auth = None
+        for s in (getattr(self, "front", None), getattr(self, "back", None)):
+            if s is not None:
+                s.close(linger=0)
+        self.context.term()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    # ------------------------------------------------------------------ workers
+    def _spawn_worker(self) -> None:
+        cmd = [sys.executable, "-m", "backend.worker", "--connect", self.back_address]
+        if self.testing:
+            cmd.append("--testing")
+        if self.model:
+            cmd += ["--model", str(self.model)]
+        if self.device:
+            cmd += ["--device", str(self.device)]
+        self.workers.append(WorkerHandle(proc=subprocess.Popen(cmd)))
+
+    def _on_worker_message(self, frames) -> None:
+        try:
+            self._handle_worker_message(frames)
+        except Exception as exc:  # noqa: BLE001 - a broken worker message must not stop the server
+            print(f"anix serve: bad worker message ({type(exc).__name__}: {exc})", file=sys.stderr)
+
+    def _handle_worker_message(self, frames) -> None:
+        ident = frames[0].bytes
+        header = P.unpack_header(frames[1].bytes)
+        kind = header["type"]
+        handle = next((w for w in self.workers if w.ident == ident), None)
+        if kind == "ready":
+            handle = next((w for w in self.workers if w.proc.pid == header.get("pid")), None)
+            if handle is None:
+                return
+            handle.ident = ident
+            handle.last_heard = time.monotonic()
+            if handle not in self.idle and handle.job is None:
+                self.idle.append(handle)
+            return
+        if handle is None:
+            return
+        handle.last_heard = time.monotonic()
+        if kind == P.HEARTBEAT:
+            return
+        job = handle.job
+        if job is None or header.get("job") != job.id:
+            return  # a late message of a job that was already ended
+        if kind == P.FRAME:
+            event = P.message(P.FRAME, job=job.id, index=header["index"], encoding=header["encoding"],
+                              width=header["width"], height=header["height"], channels=header["channels"])
+            self.results.put_frame(job.id, header["index"], event, frames[2].buffer)
+            job.frames_ready = self.results.count(job.id)
+            self._send_client(job.client, event, frames[2])
+        elif kind == P.PROGRESS:
+            self._send_client(job.client, P.message(P.PROGRESS, job=job.id, stage=header["stage"],
+                                                    done=header["done"], total=header["total"]))
+        elif kind == P.DONE:
+            timings = dict(header.get("timings", {}))
+            timings["queue"] = round(job.started - job.created, 6)
+            timings["total"] = round(time.monotonic() - job.created, 6)
+            self._end_job(job, "done", P.message(P.DONE, job=job.id, num_frames=job.frames_ready, timings=timings))
+        elif kind == P.ERROR:
+            self._end_job(job, "failed", P.message(P.ERROR, job=job.id, code=header.get("code", P.E_INTERNAL),
+                                                   field=header.get("field", ""), message=header.get("message", "")))
+        elif kind == P.CANCELLED:
+            self._end_job(job, "cancelled", P.message(P.CANCELLED, job=job.id, reason=header.get("reason", "cancelled"),
+                                                      frames_ready=job.frames_ready))
+
+    def _release_worker(self, handle: WorkerHandle) -> None:
+        handle.job = None
+        if handle in self.workers and handle.proc.poll() is None and handle not in self.idle:
+            self.idle.append(handle)
+
+    def _check_workers(self, now: float) -> None:
+        for w in list(self.workers):
+            code = w.proc.poll()
+            silent = (w.ident is not None and now - w.last_heard > WORKER_SILENCE_S) or \
+                     (w.ident is None and now - w.started > WORKER_START_S)
+            late_cancel = w.job is not None and w.job.cancel_requested is not None and \
+                now - w.job.cancel_requested > CANCEL_GRACE_S
+            if code is None and (silent or late_cancel):
+                w.proc.kill()
+                code = w.proc.wait()
+            if code is None:
+                continue
+            self.workers.remove(w)
+            if w in self.idle:
+                self.idle.remove(w)
+            job = w.job
+            if job is not None:
+                if job.cancel_requested is not None:
+                    self._end_job(job, "cancelled", P.message(P.CANCELLED, job=job.id, reason="cancel requested",
+                                                              frames_ready=job.frames_ready))
+                else:
+                    self._end_job(job, "failed", P.message(
+                        P.ERROR, job=job.id, code=P.E_WORKER_LOST, field="",
+                        message=f"the worker process running this job exited (code {code}) after "
+                                f"{job.frames_ready} of {job.request['num_frames']} frames; the job was not finished. "
+                                "Frames already delivered stay available; submit the shot again."))
+            print(f"anix serve: worker {w.proc.pid} exited with code {code}; starting a new one", file=sys.stderr)
+        while len(self.workers) < self.num_workers and not self.stopping:
+            self._spawn_worker()
+
+    def _dispatch(self) -> None:
+        while self.queue and self.idle:
+            job = self.queue.popleft()
+            worker = self.idle.popleft()
+            scene_path = self.cache.path(job.request["scene"])
+            if scene_path is None and job.generator != "pattern":
+                self.idle.appendleft(worker)
+                self._end_job(job, "failed", P.message(P.ERROR, job=job.id, code=P.E_UNKNOWN_SCENE, field="request.scene",
+                                                       message="the scene left the cache before the job started; upload it again"))
+                continue
+            job.state, job.started, job.worker, worker.job = "running", time.monotonic(), worker, job
+            header = P.message("job", job=job.id, request=job.request, generator=job.generator,
+                               scene_path=str(scene_path) if scene_path else "")
+            self.back.send_multipart([worker.ident, P.pack(header), *job.blobs], copy=False)
+            job.blobs = []
+            self._send_client(job.client, P.message(P.PROGRESS, job=job.id, stage="queued", done=1, total=1))
+
+    # ------------------------------------------------------------------ jobs
+    def _end_job(self, job: Job, state: str, event: dict) -> None:
+        if job.state in ("done", "failed", "cancelled"):
+            return
+        if job in self.queue:
+            self.queue.remove(job)
+        job.state, job.ended, job.terminal = state, time.monotonic(), event
+        if job.worker is not None:
+            self._release_worker(job.worker)
+            job.worker = None
+        self.cache.unpin(job.request["scene"])
+        self.results.mark_ended(job.id)
+        self._send_client(job.client, event)
+
+    def _request_cancel(self, job: Job, reason: str) -> None:
+        if job.state == "queued":
+            self._end_job(job, "cancelled", P.message(P.CANCELLED, job=job.id, reason=reason, frames_ready=0))
+        elif job.state == "running" and job.cancel_requested is None:
+            job.cancel_requested = time.monotonic()
+            if job.worker is not None and job.worker.ident is not None:
+                self.back.send_multipart([job.worker.ident, P.pack(P.message("cancel", job=job.id))])
+
+    def _queue_position(self, job: Job) -> int:
+        if job.state != "queued":
+            return 0
+        try:
+            return self.queue.index(job) + 1
+        except ValueError:
+            return 0
+
+    # ------------------------------------------------------------------ clients
+    def _send_client(self, ident: bytes, header: dict, blob=None) -> None:
+        parts = [ident, P.pack(header)] + ([blob] if blob is not None else [])
+        try:
+            self.front.send_multipart(parts, zmq.NOBLOCK, copy=False)
+            self.client_sent[ident] = time.monotonic()
+        except zmq.ZMQError:
+            pass  # peer gone or its queue full: it can attach again and get the frames from disk
+
+    def _reply_error(self, ident: bytes, req, code: str, field_: str, message: str, job: str | None = None) -> None:
+        self._send_client(ident, P.message(P.ERROR, req=req, job=job, code=code, field=field_, message=message))
+
+    def _on_client_message(self, frames) -> None:
+        ident = frames[0].bytes
+        self.clients[ident] = time.monotonic()
+        if len(frames) < 2:
+            return  # an empty message: drop
+        req = None
+        try:
+            if len(frames) > P.MAX_PARTS + 1:
+                raise P.ProtocolError(P.E_TOO_LARGE, "parts", f"message has {len(frames) - 1} parts, limit {P.MAX_PARTS}")
+            header = P.unpack_header(frames[1].buffer)
+            req = P.request_id(header)
+            handler = self._handlers.get(header["type"])
+            if handler is None:
+                raise P.ProtocolError(P.E_UNKNOWN_TYPE, "type", f"unknown message type {header['type'][:40]!r}")
+            handler(self, ident, req, header, [f.buffer for f in frames[2:]])
+        except P.ProtocolError as exc:
+            self._reply_error(ident, req, exc.code, exc.field, exc.message)
+        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the server
+            print(f"anix serve: internal error on a {type(exc).__name__}: {exc}", file=sys.stderr)
+            self._reply_error(ident, req, P.E_INTERNAL, "", f"internal error: {type(exc).__name__}")
+
+    def _on_hello(self, ident, req, header, blobs):
+        self._send_client(ident, P.message(
+            P.WELCOME, req=req, server="anix", server_version=SERVER_VERSION, protocol=P.PROTOCOL_VERSION,
+            generators=self.generators, default_generator=self.default_generator, limits=P.LIMITS,
+            workers=self.num_workers, client_timeout_s=self.client_timeout_s, result_ttl_s=self.results.ttl_s))
+
+    def _on_ping(self, ident, req, header, blobs):
+        self._send_client(ident, P.message(P.PONG, req=req))
+
+    def _on_heartbeat(self, ident, req, header, blobs):
+        pass
+
+    def _on_has_scene(self, ident, req, header, blobs):
+        f = P.check_has_scene(header)
+        offset = self.cache.resume_offset(f["sha256"])
+        present = self.cache.path(f["sha256"]) is not None
+        if present:
+            self.cache.touch(f["sha256"])
+        self._send_client(ident, P.message(P.SCENE_STATUS, req=req, sha256=f["sha256"], present=present,
+                                           offset=f["size"] if present else min(offset, f["size"])))
+
+    def _on_put_scene(self, ident, req, header, blobs):
+        f = P.check_put_scene(header, blobs)
+        offset = self.cache.put_chunk(f["sha256"], f["size"], f["offset"], f["ext"], blobs[0])
+        self._send_client(ident, P.message(P.SCENE_ACK, req=req, sha256=f["sha256"], offset=offset,
+                                           complete=offset == f["size"]))
+
+    def _on_submit(self, ident, req, header, blobs):
+        request = P.check_submit(header, blobs)
+        generator = request["generator"] or self.default_generator
+        if generator not in self.generators:
+            raise P.ProtocolError(P.E_UNKNOWN_GENERATOR, "request.generator",
+                                  f"generator {generator!r} is not available; this server offers {', '.join(self.generators)}")
+        if generator != "pattern" and self.cache.path(request["scene"]) is None:
+            raise P.ProtocolError(P.E_UNKNOWN_SCENE, "request.scene", "the server does not hold this scene; upload it with put_scene first")
+        if len(self.queue) >= MAX_QUEUED_JOBS:
+            raise P.ProtocolError(P.E_QUEUE_FULL, "", f"{MAX_QUEUED_JOBS} jobs are queued; retry later")
+        if sum(1 for j in self.queue if j.client == ident) >= MAX_QUEUED_PER_CLIENT:
+            raise P.ProtocolError(P.E_QUEUE_FULL, "", f"this client already has {MAX_QUEUED_PER_CLIENT} queued jobs")
+        request["generator"] = generator
+        job = Job(id="j" + secrets.token_hex(8), client=ident, request=request,
+                  blobs=[bytes(b) for b in blobs], generator=generator)
+        self.jobs[job.id] = job
+        self.cache.pin(request["scene"])
+        self.cache.touch(request["scene"])
+        self.results.add_job(job.id)
+        self.queue.append(job)
+        self._send_client(ident, P.message(P.ACCEPTED, req=req, job=job.id, queue_position=len(self.queue),
+                                           generator=generator, num_frames=request["num_frames"]))
+        self._dispatch()
+
+    def _job(self, header) -> Job:
+        job_id = P.check_job_ref(header)["job"]
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise P.ProtocolError(P.E_UNKNOWN_JOB, "job", f"no job {job_id} (unknown, or its results expired)")
+        return job
+
+    def _status_message(self, job: Job, req) -> dict:
+        return P.message(P.JOB_STATUS, req=req, job=job.id, state=job.state, frames_ready=job.frames_ready,
+                         num_frames=job.request["num_frames"], queue_position=self._queue_position(job),
+                         generator=job.generator, cancel_requested=job.cancel_requested is not None)
+
+    def _on_cancel(self, ident, req, header, blobs):
+        job = self._job(header)
+        self._request_cancel(job, "cancel requested")
+        self._send_client(ident, self._status_message(job, req))
+
+    def _on_status(self, ident, req, header, blobs):
+        self._send_client(ident, self._status_message(self._job(header), req))
+
+    def _on_attach(self, ident, req, header, blobs):
+        f = P.check_attach(header)
+        job = self._job(header)
+        job.client = ident
+        self._send_client(ident, P.message(P.ATTACHED, req=req, job=job.id, state=job.state, frames_ready=job.frames_ready,
+                                           num_frames=job.request["num_frames"], from_frame=f["from_frame"]))
+        for event, data in self.results.frames(job.id, f["from_frame"]):
+            self._send_client(ident, event, data)
+        if job.terminal is not None:
+            self._send_client(ident, job.terminal)
+
+    _handlers = {P.HELLO: _on_hello, P.PING: _on_ping, P.HEARTBEAT: _on_heartbeat, P.HAS_SCENE: _on_has_scene,
+                 P.PUT_SCENE: _on_put_scene, P.SUBMIT: _on_submit, P.CANCEL: _on_cancel, P.STATUS: _on_status,
+                 P.ATTACH: _on_attach}
+
+    # ------------------------------------------------------------------ timers
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self._check_workers(now)
+        self._dispatch()
+        if now - self._last_worker_beat >= P.HEARTBEAT_INTERVAL_S:
+            self._last_worker_beat = now
+            for w in self.workers:
+                if w.ident is not None:
+                    self.back.send_multipart([w.ident, P.pack(P.message(P.HEARTBEAT))])
+            active = {j.client for j in self.jobs.values() if j.state in ("queued", "running")}
+            for ident in active:
+                if now - self.client_sent.get(ident, 0.0) >= P.HEARTBEAT_INTERVAL_S:
+                    self._send_client(ident, P.message(P.HEARTBEAT))
+            for job in list(self.jobs.values()):  # a client that stopped heartbeating frees its jobs
+                if job.state in ("queued", "running") and job.request["on_disconnect"] == "cancel" and \
+                        now - self.clients.get(job.client, now) > self.client_timeout_s:
+                    self._request_cancel(job, "client stopped answering")
+        if now - self._last_housekeeping >= 5.0:
+            self._last_housekeeping = now
+            for job_id in self.results.expire():
+                self.jobs.pop(job_id, None)
+            for job_id in [j for j, job in self.jobs.items() if job.terminal is not None and not self.results.has(j)]:
+                self.jobs.pop(job_id, None)
+            self.cache.drop_stale_uploads()
+            busy = {j.client for j in self.jobs.values()}
+            for ident, seen in list(self.clients.items()):
+                if ident not in busy and now - seen > 10 * self.client_timeout_s:
+                    self.clients.pop(ident, None)
+                    self.client_sent.pop(ident, None)
+
+
+# ---------------------------------------------------------------------- entry points
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bind", default="tcp://127.0.0.1:5555", help="ZeroMQ address to listen on (default %(default)s)")
+    parser.add_argument("--generator", default=None, help="default generator: blockout, render or anix (default: blockout where installed, else render)")
+    parser.add_argument("--model", default=None, help="model folder for the anix generator")
+    parser.add_argument("--device", default=None, choices=["cuda", "cpu"], help="device for the generators")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (one per GPU)")
+    parser.add_argument("--keys", default=None, help="CURVE key folder from `anix keys generate` (required off loopback)")
+    parser.add_argument("--cache-dir", default=None, help="scene cache and results folder (default: a temporary folder)")
+    parser.add_argument("--cache-size", default="20GB", help="scene cache bound, e.g. 20GB (default %(default)s)")
+    parser.add_argument("--results-size", default="8GB", help="bound on kept job results (default %(default)s)")
+    parser.add_argument("--result-ttl", type=float, default=1800.0, help="seconds results are kept after a job ends (default %(default)s)")
+    parser.add_argument("--client-timeout", type=float, default=10.0,
+                        help="seconds of client silence after which its jobs (on_disconnect=cancel) are cancelled")
+    parser.add_argument("--testing", action="store_true", help=argparse.SUPPRESS)
+
+
+def serve_command(args) -> int:
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    if args.result_ttl < 1800 and not args.testing:
+        raise ValueError("--result-ttl must be at least 1800 seconds (results are promised for 30 minutes)")
+    server = Server(args.bind, workers=args.workers, generator=args.generator, keys=args.keys,
+                    cache_dir=args.cache_dir, cache_size=parse_size(args.cache_size),
+                    results_size=parse_size(args.results_size), result_ttl_s=args.result_ttl,
+                    client_timeout_s=args.client_timeout, testing=args.testing, model=args.model, device=args.device)
+
+    def stop(signum, frame):
+        server.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"anix serve: listening on {server.bind} ({'CURVE' if args.keys else 'loopback, no keys'}), "
+          f"{server.num_workers} worker(s), generators {', '.join(server.generators)} "
+          f"(default {server.default_generator})", flush=True)
+    server.serve_forever()
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m backend.server", description="AniX GPU service")
+    add_serve_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return serve_command(args)
+    except ValueError as exc:
+        print(f"anix serve: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
