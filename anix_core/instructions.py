@@ -243,7 +243,7 @@ def _fuzzy_verb(tokens: list[_Token]) -> tuple[int, str, int] | None:
 def _split_clauses(text: str) -> list[_Clause]:
     clauses: list[_Clause] = []
     pos, joiner = 0, "start"
-    marks = sorted([(m.start(), m.end(), "then") for m in _SEQ_SPLIT.finditer(text)] +
+    marks = sorted([(m.start(), m.end(), "comma" if m.group(0) == "," else "then") for m in _SEQ_SPLIT.finditer(text)] +
                    [(m.start(), m.end(), "while") for m in _SIM_SPLIT.finditer(text)])
     pieces = []
     for start, end, kind in marks:
@@ -254,7 +254,8 @@ def _split_clauses(text: str) -> list[_Clause]:
     pieces.append((text[pos:], joiner))
     for piece, join in pieces:
         for k, (sub, sub_join) in enumerate(_split_and(piece)):
-            clauses.append(_Clause(sub.strip(), _tokens(sub), join if k == 0 else sub_join))
+            sub = sub.strip()
+            clauses.append(_Clause(sub, _tokens(sub), join if k == 0 else sub_join))
     return [c for c in clauses if c.tokens]
 
 
@@ -333,7 +334,7 @@ _CAM_PAN = re.compile(r"\b(pan\w*|swivel\w*|tilt\w*)\b", re.I)
 _CAM_FOLLOW = re.compile(r"\b(follow\w*|track\w*|tail\w*|chase\w*|behind|trail\w*)\b", re.I)
 _CAM_STATIC = re.compile(r"\b(static|still|locked|lock|fixed|stationary|tripod|steady|doesn't move|does not move|"
                          r"no (?:camera )?movement|stays put|stays|don't move|not move|frozen|unmoving)\b", re.I)
-_CAMERA_WORDS = re.compile(r"\b(camera|cam|shot|lens|viewpoint|dolly|pan|panning|tracking shot|zoom\w*|locked[- ]off|tripod)\b", re.I)
+_CAMERA_WORDS = re.compile(r"\b(camera|cam|shot|orbit\w*|lens|viewpoint|dolly|pan|panning|tracking shot|zoom\w*|locked[- ]off|tripod)\b", re.I)
 _OBJECT_PRONOUN = re.compile(r"\b(orbit\w*|circl\w*|follow\w*|track\w*)\s+(?:around\s+)?(him|her|them|it|the (?:character|subject|actor|robot))\b", re.I)
 
 
@@ -409,6 +410,8 @@ class _Action:
     weight: float
     still: bool = False
     joiner: str = "then"
+    verb_text: str = ""
+    explicit_direction: bool = False
 
 
 def _noun_phrase(tokens: list[_Token], i: int, text: str) -> tuple[str, int]:
@@ -486,6 +489,18 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
             k += 1
             continue
         is_toward = w in _TOWARD_PREPS or (w in ("up", "over", "back", "straight", "right", "away") and k + 1 < len(rest) and rest[k + 1].word in ("to", "toward", "towards"))
+        if w == "to" and k + 1 < len(rest) and _lemma(rest[k + 1].word) in ("face", "look", "point", "wave", "turn"):
+            start = k + 2 + (1 if k + 2 < len(rest) and rest[k + 2].word in ("at", "toward", "towards") else 0)
+            phrase, end = _noun_phrase(rest, start, text)
+            found = _resolve_target(phrase, targets) if phrase else None
+            if found is None and phrase and _normalise_name(phrase) in lx.CAMERA_TARGET_WORDS:
+                found = CAMERA_TARGET
+            if found:
+                target = found
+                directions.append("toward")
+            consumed.update(range(k, end))
+            k = end
+            continue
         if w == "away" and k + 1 < len(rest) and rest[k + 1].word == "from":
             phrase, end = _noun_phrase(rest, k + 2, text)
             found = _resolve_target(phrase, targets) if phrase else None
@@ -642,7 +657,8 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
         weight = max(weight, 2.0 * factor)
 
     out = [_Action(category, action, direction, round(speed, 3), target, float(turn_deg), text, frames,
-                   weight, still=still, joiner=clause.joiner)]
+                   weight, still=still, joiner=clause.joiner, verb_text=verb_text,
+                   explicit_direction=bool(directions) or entry.direction is not None)]
     if direction == "back and forth":
         half = None if frames is None else max(1, frames // 2)
         a, b = out[0], _Action(**{**out[0].__dict__})
@@ -777,6 +793,44 @@ def _assign_frames(actions: list[_Action], num_frames: int) -> list[tuple[int, i
     return bounds
 
 
+def _character_verb_index(tokens: list[_Token]) -> int | None:
+    """In a camera clause, the token where the character's own action starts, if any
+    ("zoom in on the robot waving" -> "waving")."""
+    for i in range(len(tokens)):
+        m = _match_verb_at(tokens, i)
+        if m and m[0] not in lx.CAMERA_VERBS and (i == 0 or tokens[i - 1].word not in lx.CAMERA_NOUNS):
+            return i
+    return None
+
+
+def _has_direction(tokens: list[_Token]) -> bool:
+    return any(t.word in lx.DIRECTION_WORDS or t.word in _TOWARD_PREPS | {"around", "across"} for t in tokens)
+
+
+def _extend_with_fragment(prev: _Action, clause: _Clause, targets: _Targets, fps: float) -> list[_Action]:
+    """A clause without a verb continues the previous one: "then right for 30 frames" repeats its
+    verb as a new segment; "slowly" or "for 2 seconds" after a comma modifies it."""
+    has_dir = _has_direction(clause.tokens)
+    repeat = clause.joiner == "then" or (clause.joiner == "comma" and has_dir and prev.explicit_direction)
+    if repeat and prev.verb_text:
+        text = f"{prev.verb_text} {clause.text}"
+        joiner = clause.joiner
+    else:
+        text, joiner = f"{prev.text} {clause.text}", prev.joiner
+    merged = _Clause(text, _tokens(text), joiner)
+    verb = _find_verb(merged.tokens)
+    if verb is None:
+        return [prev]
+    new = _parse_action(merged, verb, targets, fps)
+    if repeat and not has_dir:
+        for a in new:
+            a.direction, a.target = prev.direction, prev.target
+    if repeat:
+        new[0].text = clause.text
+        return [prev] + new
+    return new
+
+
 # ----------------------------------------------------------------------------- parse
 
 def parse(text: str, targets=(), num_frames: int = 93, fps: float = 25.0, camera: str | None = None) -> Plan:
@@ -808,26 +862,21 @@ def parse(text: str, targets=(), num_frames: int = 93, fps: float = 25.0, camera
     for number, clause in enumerate(clauses):
         toks = clause.tokens
         if _is_camera_clause(clause.text):
-            verb = _find_verb(toks)
             cam = _parse_camera(clause.text)
-            character_verb = verb and not re.search(r"\b(camera|cam|shot|lens)\b", clause.text.lower()[:toks[verb[0]].start]) \
-                and lx.VERBS[verb[1]].category != "locomotion" and cam is None
+            char_at = _character_verb_index(toks)
             if cam is not None:
                 cameras.append(cam)
+            elif char_at is None and re.search(r"\b(camera|cam)\b", clause.text, re.I):
+                raise InstructionError(f'"{clause.text}": what should the camera do?',
+                                       ["camera follows", "camera orbits left", "static camera", "dolly in", "pan right"])
+            if char_at is None:
                 continue
-            if not character_verb:
-                if re.search(r"\b(camera|cam)\b", clause.text, re.I):
-                    raise InstructionError(f'"{clause.text}": what should the camera do?',
-                                           ["camera follows", "camera orbits left", "static camera", "dolly in", "pan right"])
-                continue
+            rest_text = clause.text[toks[char_at].start:]  # "tracking shot of the robot sprinting"
+            clause = _Clause(rest_text, _tokens(rest_text), clause.joiner)
+            toks = clause.tokens
         if _is_fragment(toks):
             if actions:
-                prev = actions[-1]
-                merged = _Clause(f"{prev.text} {clause.text}", _tokens(f"{prev.text} {clause.text}"), prev.joiner)
-                verb = _find_verb(merged.tokens)
-                if verb:
-                    replaced = _parse_action(merged, verb, index, fps)
-                    actions[-1:] = replaced
+                actions[-1:] = _extend_with_fragment(actions[-1], clause, index, fps)
                 continue
             pending_fragment.append(clause)
             continue
@@ -846,13 +895,16 @@ def parse(text: str, targets=(), num_frames: int = 93, fps: float = 25.0, camera
             if _looks_like_noise(words):
                 unknown.append(clause.text)
                 continue
+            lead = _strip_leading(toks)
+            if subject is None and not actions and len(lead) > 2 and lead[0].word in lx.DETERMINERS:
+                subject = clause.text[lead[0].start:lead[1].end]
             phrase = _unknown_action_text(toks, clause.text, subject)
             if not phrase:
                 unknown.append(clause.text)
                 continue
             frames, factor = _duration_frames(clause.text.lower(), fps)
             actions.append(_Action("gesture", phrase, None, 0.0, None, 0.0, clause.text, frames,
-                                   1.5 * factor, joiner=clause.joiner))
+                                   1.5 * factor, joiner=clause.joiner, verb_text=phrase))
             continue
         if subject is None and not actions:
             subject = _subject_span(toks, verb[0], clause.text)
@@ -869,8 +921,8 @@ def parse(text: str, targets=(), num_frames: int = 93, fps: float = 25.0, camera
         raise InstructionError(f'the camera is asked to do {" and ".join(sorted(behaviours))} at once; pick one.',
                                [f"camera {b}s" if b != "static" else "static camera" for b in sorted(behaviours)])
     actions = _merge_simultaneous(actions)
-    if not actions:
-        actions = [_Action("idle", "stand", None, 0.0, None, 0.0, "", None, 1.0)]
+    if not actions or all(a.frames is not None for a in actions) and sum(a.frames for a in actions) < num_frames:
+        actions.append(_Action("idle", "stand", None, 0.0, None, 0.0, "", None, 1.0))
     bounds = _assign_frames(actions, num_frames)
     segments = [Segment(a.category, a.action, a.direction, a.speed_mps, s, e, a.target, a.turn_deg, a.text)
                 for a, (s, e) in zip(actions, bounds)]

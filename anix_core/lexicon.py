@@ -6,7 +6,7 @@ Speeds (metres per second) of the canonical gaits, after typical human values:
 | action | m/s | synonyms that share the gait (with their own speed) |
 |---|---|---|
 | walk   | 1.4 | stroll/amble/saunter/wander/meander 1.1, march 1.5, stride 1.6, go/move/head/come 1.4, step 1.0, shuffle 0.6 |
-| jog    | 2.5 | trot 2.5, hurry/scurry/scamper 3.0 |
+| jog    | 2.5 | trot 2.5, hurry/scurry/scamper 2.8 |
 | run    | 3.5 | rush/chase 4.0, flee 4.5, charge 5.0 |
 | sprint | 6.0 | dash/race/bolt/zoom 6.0 |
 | sneak  | 0.7 | tiptoe/creep/sneak/prowl/stalk |
@@ -76,8 +76,8 @@ VERBS: dict[str, Verb] = {
     "strafe": _loco("walk", 1.2), "patrol": _loco("walk", 1.3), "hike": _loco("walk", 1.3),
     "walk backwards": _loco("walk", 1.0, "backward"), "moonwalk": _loco("walk", 1.0, "backward"),
     # jog / run / sprint
-    "jog": _loco("jog", 2.5), "trot": _loco("jog", 2.5), "hurry": _loco("jog", 3.0),
-    "scurry": _loco("jog", 3.0), "scamper": _loco("jog", 3.0), "lope": _loco("jog", 2.8),
+    "jog": _loco("jog", 2.5), "trot": _loco("jog", 2.5), "hurry": _loco("jog", 2.8),
+    "scurry": _loco("jog", 2.8), "scamper": _loco("jog", 2.8), "lope": _loco("jog", 2.8),
     "run": _loco("run", 3.5), "rush": _loco("run", 4.0), "chase": _loco("run", 4.0),
     "flee": _loco("run", 4.5), "charge": _loco("run", 5.0), "gallop": _loco("run", 4.0),
     "sprint": _loco("sprint", 6.0), "dash": _loco("sprint", 6.0), "race": _loco("sprint", 6.0),
@@ -191,6 +191,15 @@ FAST_WORDS = {"quickly", "fast", "rapidly", "swiftly", "briskly", "hurriedly", "
               "energetically", "urgently", "hastily", "faster", "quick"}
 INTENSIFIERS = {"very", "really", "extremely", "super", "so"}
 STILL_WORDS = {"still", "motionless", "stationary", "unmoving"}
+
+# Lexicon verbs that, in a camera clause, describe the camera rather than the character.
+CAMERA_VERBS = {"circle", "pull", "push", "move", "rotate", "spin", "spin around", "zoom", "close", "stay",
+                "stay still", "remain", "stand", "stand still", "stop", "halt", "go", "come", "approach",
+                "turn", "turn around", "hold", "freeze", "sweep", "swing", "rise", "fall", "step back",
+                "back up", "back away", "advance", "retreat", "travel", "cross", "face", "look", "watch",
+                "lean", "drop", "duck", "linger", "proceed", "head", "return", "hover", "rest", "idle",
+                "wait", "pause", "race", "hurry", "chase", "glide", "stalk", "pace", "frame", "keep",
+                "start", "begin", "reach", "slide", "hug"}
 
 # Words that name the camera in a clause.
 CAMERA_NOUNS = {"camera", "cam", "shot", "view", "lens", "cameraman", "viewpoint"}
