@@ -11,6 +11,7 @@ EPS2D = 0.3
 # gsplat evaluates SH on a [C, N, K, 3] copy: bound C * N so a chunk stays around 1.5 GB.
 MAX_CHUNK_SPLAT_VIEWS = 8_000_000
 MAX_CHUNK_FRAMES = 32
+DEVICE = "cuda"
 
 
 def gsplat_available() -> bool:
@@ -33,11 +34,11 @@ class GsplatRasterizer:
 
     name = "gsplat"
 
-    def __init__(self, scene, device: str = "cuda"):
+    def __init__(self, scene, device: str | None = None):
         import torch
 
         self.torch = torch
-        self.device = torch.device(device)
+        self.device = torch.device(device or DEVICE)
         f32 = dict(dtype=torch.float32, device=self.device)
         self.count = scene.count
         self.sh_degree = scene.sh_degree
@@ -60,7 +61,7 @@ class GsplatRasterizer:
 
     def render_chunk(self, cameras: Sequence, background):
         torch = self.torch
-        from gsplat import rasterization
+        import gsplat
 
         width, height = int(cameras[0].width), int(cameras[0].height)
         c = len(cameras)
@@ -73,7 +74,7 @@ class GsplatRasterizer:
             return (np.broadcast_to(np.asarray(background, np.float32), shape + (3,)).copy(),
                     np.zeros(shape, np.float32), np.zeros(shape, np.float32))
         with torch.no_grad():
-            colors, alphas, _ = rasterization(
+            colors, alphas, _ = gsplat.rasterization(
                 self.means, self.quats, self.scales, self.opacities, self.colors, viewmats, Ks,
                 width, height, near_plane=NEAR_PLANE, far_plane=FAR_PLANE, eps2d=EPS2D,
                 sh_degree=self.sh_degree, packed=False, tile_size=16, backgrounds=bg,
