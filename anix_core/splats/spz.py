@@ -33,6 +33,7 @@ _SH_DIM = {0: 0, 1: 3, 2: 8, 3: 15, 4: 24}
 # Sign of each SH coefficient (bands 1..3) under the RUB <-> RDF flip of y and z.
 SH_FLIP = np.array([-1, -1, 1, -1, 1, 1, -1, 1, -1, 1, -1, -1, 1, -1, 1], dtype=np.float32)
 _MAX_DEFLATE_RATIO = 1100  # deflate cannot expand more than ~1032:1
+_MAX_ZSTD_RATIO = 1 << 17  # zstd blocks cap expansion near 43000:1; stops decompression bombs
 
 
 def _stream_sizes(n: int, sh_degree: int, rotation_bytes: int) -> list[int]:
@@ -131,6 +132,8 @@ def _read_v4(path, size: int) -> GaussianScene:
                 raise SceneFormatError(path, f"SPZ v4 stream {i} claims {uncompressed} bytes; {n} splats need {expected}")
             if compressed > size or compressed == 0 and expected:
                 raise SceneFormatError(path, f"SPZ v4 stream {i} claims {compressed} compressed bytes in a {size}-byte file")
+        if sum(sizes) > max(compressed_total, 1) * _MAX_ZSTD_RATIO:
+            raise SceneFormatError(path, f"header claims {n} splats ({sum(sizes)} bytes) but its streams hold only {compressed_total} compressed bytes")
         if toc_end + compressed_total > size:
             raise SceneFormatError(path, f"SPZ v4 streams need {compressed_total} bytes after the table but the file holds {size - toc_end}: truncated")
         import zstandard
