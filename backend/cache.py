@@ -99,6 +99,10 @@ class SceneCache:
         and verified). Raises ProtocolError for a wrong offset, a hash mismatch or no room."""
         if self.path(sha) is not None:
             return size  # already complete; later chunks of a duplicate upload are harmless
+        if sha not in self._uploads:
+            held = self.resume_offset(sha)
+            if offset != held:  # checked before anything is reserved for this upload
+                raise P.ProtocolError(P.E_BAD_OFFSET, "offset", f"expected offset {held}, got {offset}")
         up = self._open_upload(sha, size, ext)
         if offset != up.offset:
             raise P.ProtocolError(P.E_BAD_OFFSET, "offset", f"expected offset {up.offset}, got {offset}")

@@ -28,6 +28,8 @@ def register(subparsers) -> None:
     submit.add_argument("--anchor", default="0,0,0", help="character position x,y,z in metres (default %(default)s)")
     submit.add_argument("--heading", type=float, default=0.0, help="character heading in degrees (0 = facing +X)")
     submit.add_argument("--generator", default=None, help="generator name (default: the server's)")
+    submit.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="generator option (repeatable); VALUE is read as JSON when it parses, else as text")
     cams = submit.add_mutually_exclusive_group()
     cams.add_argument("--camera", default=None, help="cams.json with one camera per frame")
     cams.add_argument("--orbit", action="store_true", help="orbit the character")
@@ -73,6 +75,16 @@ def _find_views(folder) -> dict:
     return views
 
 
+def _parse_option(text: str):
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--option must be KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def build_request(args, scene_sha: str) -> dict:
     try:
         position = [float(v) for v in args.anchor.split(",")]
@@ -87,6 +99,8 @@ def build_request(args, scene_sha: str) -> dict:
     }
     if args.generator:
         request["generator"] = args.generator
+    if args.option:
+        request["options"] = dict(_parse_option(o) for o in args.option)
     if args.camera:
         from anix_core.cameras import cameras_from_json
 
@@ -152,6 +166,3 @@ def _submit(args) -> int:
             bar.close()
     return 1
 
-
-def request_to_json(request: dict) -> str:
-    return json.dumps(request, indent=2)
