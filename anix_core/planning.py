@@ -16,7 +16,8 @@ import numpy as np
 from . import trajectory
 from .cameras import Camera
 
-CAMERA_BEHAVIOURS = ("follow", "orbit", "static", "dolly", "pan")
+CAMERA_BEHAVIOURS = ("follow", "orbit", "static", "dolly", "pan", "keyframes")
+CAMERA_TARGET = "camera"  # "walks to the camera": the shot's camera is the target
 DEFAULT_WALK_MPS = 1.4
 BAND_MIN_M, BAND_MAX_M = 0.2, 2.0      # obstacles: dense splats this high above the ground
 TARGET_CLEARANCE_M = 0.15              # how far the root stops from a target's footprint
@@ -217,6 +218,22 @@ def occupancy_grid(scene, ground: Ground, center_xy, cell_m: float = 0.1, extent
     return OccupancyGrid(origin, cell_m, occupied, pts)
 
 
+def nearest_free(grid: OccupancyGrid, xy, clearance_m: float = 0.3, max_search_m: float = 10.0) -> np.ndarray:
+    """The point nearest to xy where a body of radius `clearance_m` touches no obstacle (xy itself
+    when it is free or nothing free is found within `max_search_m`)."""
+    xy = np.asarray(xy, np.float64)[:2]
+    if not grid.blocked(xy, clearance_m):
+        return xy
+    for r in np.arange(grid.cell_m, max_search_m, grid.cell_m):
+        n = max(8, int(2 * math.pi * r / grid.cell_m))
+        a = np.linspace(0, 2 * math.pi, n, endpoint=False)
+        ring = xy + r * np.stack([np.cos(a), np.sin(a)], 1)
+        free = ~grid.blocked(ring, clearance_m)
+        if free.any():
+            return ring[int(np.argmax(free))]
+    return xy
+
+
 # ----------------------------------------------------------------------------- motion
 @dataclass
 class MotionPlan:
@@ -413,6 +430,8 @@ def _start_segment(seg, heading, pos, targets, grid, clearance) -> dict:
                 state["ignore"] = comp
                 footprint = grid.footprint_radius(target[:2], comp)
         state["stop_radius"] = footprint + TARGET_CLEARANCE_M if footprint else 0.5
+        if target_name == CAMERA_TARGET:
+            state["stop_radius"] = 10.0 * clearance  # stop while still framed (about 1.2 heights away)
         dist = float(np.hypot(*(target[:2] - pos)))
         state["orbit_radius"] = max(dist, footprint + clearance + 0.3)
         text = str(_seg(seg, "text", "") or "").lower()
@@ -472,8 +491,10 @@ def plan_cameras(behaviour: str, root_positions, headings, height_m: float, widt
     f = len(root_positions)
     roots = np.asarray(root_positions, np.float64)
     if behaviour == "follow":
-        return trajectory.follow(roots, headings, width, height, distance=float(params.get("distance", 2.4 * height_m)),
-                                 height_m=float(params.get("height_m", 0.95 * height_m)), fov_x_deg=FOV_X_DEG,
+        # the plan's distances are for a 1.8 m character; scale them to this one
+        scale = height_m / 1.8
+        return trajectory.follow(roots, headings, width, height, distance=float(params.get("distance_m", 4.0)) * scale,
+                                 height_m=float(params.get("height_m", 1.8)) * scale, fov_x_deg=FOV_X_DEG,
                                  smoothing=0.85, look_height_m=0.55 * height_m)
     if behaviour == "orbit":
         degrees = float(params.get("degrees", 120.0))
@@ -493,11 +514,24 @@ def plan_cameras(behaviour: str, root_positions, headings, height_m: float, widt
         direction = str(params.get("direction", "in") or "in").lower()
         cam = static_framing(roots, headings, height_m, width, height, margin=1.6)
         dist = float(np.linalg.norm(cam.position - (roots[0] + [0, 0, 0.5 * height_m])))
-        amount = float(params.get("distance_m", 0.4 * dist))
+        amount = min(float(params.get("distance_m", 0.4 * dist)), 0.6 * dist)
         return trajectory.dolly(cam, -amount if direction in ("out", "back", "backward") else amount, f)
     if behaviour == "pan":
-        eye = static_framing(roots, headings, height_m, width, height, margin=0.9).position
-        return [Camera.look_at(eye, r + [0, 0, 0.55 * height_m], width, height, FOV_X_DEG) for r in roots]
+        cam = static_framing(roots, headings, height_m, width, height, margin=0.9)
+        eye = cam.position
+        if np.linalg.norm(roots[-1, :2] - roots[0, :2]) > 0.5:  # track the moving character
+            return [Camera.look_at(eye, r + [0, 0, 0.55 * height_m], width, height, FOV_X_DEG) for r in roots]
+        degrees = float(params.get("degrees", 30.0))
+        if str(params.get("direction", "right")).lower() == "right":
+            degrees = -degrees  # panning right turns the view clockwise seen from above
+        look = roots[0] + [0, 0, 0.55 * height_m] - eye
+        cams = []
+        for t in np.linspace(0.0, 1.0, f):
+            a = math.radians(degrees * (-0.5 + t * t * (3 - 2 * t)))
+            c, s_ = math.cos(a), math.sin(a)
+            d = np.array([c * look[0] - s_ * look[1], s_ * look[0] + c * look[1], look[2]])
+            cams.append(Camera.look_at(eye, eye + d, width, height, FOV_X_DEG))
+        return cams
     return trajectory.static(static_framing(roots, headings, height_m, width, height), f)
 
 
@@ -529,7 +563,15 @@ def plan_motion(shot, plan=None) -> MotionPlan:
     anchor = shot.anchor
     ground = fit_ground(shot.scene, anchor.position)
     grid = occupancy_grid(shot.scene, ground, np.asarray(anchor.position)[:2]) if shot.scene is not None else None
-    roots, headings, speeds = plan_root_path(plan, anchor, shot.num_frames, shot.fps, ground, grid, shot.targets)
+    targets = {k: np.asarray(v, np.float64) for k, v in (shot.targets or {}).items()}
+    camera_target = None
+    if CAMERA_TARGET not in targets and any(getattr(s, "target", None) == CAMERA_TARGET for s in plan.segments):
+        camera_target = _camera_as_target(shot, ground)
+        targets[CAMERA_TARGET] = camera_target.position
+    roots, headings, speeds = plan_root_path(plan, anchor, shot.num_frames, shot.fps, ground, grid, targets)
+    if camera_target is not None and not shot.cameras:
+        return MotionPlan(roots, headings, speeds, plan, trajectory.static(camera_target, shot.num_frames), "static",
+                          ground, float(shot.fps), float(anchor.height_m), targets)
     if shot.cameras:
         cameras = list(shot.cameras)
         if len(cameras) == 1:
@@ -539,7 +581,24 @@ def plan_motion(shot, plan=None) -> MotionPlan:
         behaviour = "user"
     else:
         behaviour = resolve_camera_behaviour(shot, plan)
+        if behaviour == "keyframes":
+            raise ValueError("camera: keyframes were asked for but the shot has no cameras; keyframe the camera or choose follow, orbit, static, dolly or pan")
         params = dict(getattr(getattr(plan, "camera", None), "params", None) or {})
         cameras = plan_cameras(behaviour, roots, headings, float(anchor.height_m), shot.width, shot.height, params)
     return MotionPlan(roots, headings, speeds, plan, cameras, behaviour, ground, float(shot.fps),
-                      float(anchor.height_m), {k: np.asarray(v, float) for k, v in (shot.targets or {}).items()})
+                      float(anchor.height_m), targets)
+
+
+def _camera_as_target(shot, ground: Ground) -> Camera:
+    """The camera a character walks to: the user's first camera, else one placed in front of the
+    anchor (its heading), about 7 character heights away, at chest height."""
+    if shot.cameras:
+        return shot.cameras[0]
+    a = shot.anchor
+    root = np.asarray(a.position, np.float64)
+    h = float(a.height_m)
+    direction = np.array([math.cos(a.heading_rad), math.sin(a.heading_rad), 0.0])
+    eye = root + 7.0 * h * direction
+    eye[2] = float(ground.height_at(eye[:2])) + 0.9 * h
+    look = root + np.array([0.0, 0.0, 0.55 * h])
+    return Camera.look_at(eye, look, shot.width, shot.height, FOV_X_DEG)

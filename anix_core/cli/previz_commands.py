@@ -1,5 +1,242 @@
-"""Subcommands (filled in by their feature)."""
+"""`anix previz` (a shot on the CPU from a scene, four views and an instruction) and `anix demo`
+(the same on the assets shipped with the package); `anix plan` comes from plan_command."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from anix_core.shot import VIEW_NAMES
+
+IMAGE_SUFFIXES = (".png", ".webp", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+CAMERA_CHOICES = ("follow", "orbit", "static", "dolly", "pan")
 
 
+# ----------------------------------------------------------------------------- inputs
+def find_views(folder) -> dict[str, Path]:
+    """The four view images in `folder`: files whose names contain front, left, back and right
+    (any case). A clear error names the missing ones."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--views {folder}: not a folder (it should hold the front, left, back and right images)")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    found, missing = {}, []
+    for name in VIEW_NAMES:
+        matches = [p for p in files if name in p.stem.lower()]
+        if not matches:
+            missing.append(name)
+            continue
+        matches.sort(key=lambda p: (p.suffix.lower() != ".png", len(p.name), p.name))
+        found[name] = matches[0]
+    if missing:
+        raise FileNotFoundError(f"--views {folder}: no image for the {', '.join(missing)} view(s); "
+                                f"name the files so they contain {', '.join(VIEW_NAMES)} (e.g. robot_front.png)")
+    return found
+
+
+def load_view(path) -> np.ndarray:
+    """RGBA uint8; an image without alpha gets one by keying out its corner colour."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        has_alpha = im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info)
+        rgba = np.array(im.convert("RGBA"))
+    if not has_alpha:
+        corners = np.stack([rgba[0, 0, :3], rgba[0, -1, :3], rgba[-1, 0, :3], rgba[-1, -1, :3]]).astype(np.int32)
+        key = np.median(corners, axis=0)
+        diff = np.abs(rgba[..., :3].astype(np.int32) - key).max(axis=-1)
+        rgba[..., 3] = np.where(diff < 24, 0, 255).astype(np.uint8)
+    return rgba
+
+
+def load_views(folder) -> dict[str, np.ndarray]:
+    return {name: load_view(p) for name, p in find_views(folder).items()}
+
+
+def parse_vector(text: str, flag: str) -> np.ndarray:
+    try:
+        values = [float(v) for v in str(text).split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{flag} {text!r}: give three numbers X,Y,Z in metres, e.g. {flag} 0,-3,0")
+    return np.array(values, np.float64)
+
+
+def parse_targets(specs) -> dict[str, np.ndarray]:
+    targets = {}
+    for spec in specs or []:
+        name, sep, coords = str(spec).partition("=")
+        if not name.strip() or not sep:
+            raise ValueError(f'--target "{spec}": give NAME=X,Y,Z (for example fountain=0,0,0)')
+        targets[name.strip()] = parse_vector(coords, f"--target {name.strip()}=")
+    return targets
+
+
+def default_anchor(scene) -> np.ndarray:
+    """Where the character stands when no --anchor is given: a free spot near the scene centre."""
+    from anix_core import planning
+
+    lo, hi = scene.bounds()
+    centre = 0.5 * (np.asarray(lo, float) + np.asarray(hi, float))
+    ground = planning.fit_ground(scene, np.r_[centre[:2], hi[2]])
+    grid = planning.occupancy_grid(scene, ground, centre[:2])
+    xy = planning.nearest_free(grid, centre[:2], clearance_m=0.6)
+    return np.r_[xy, ground.height_at(xy)]
+
+
+# ----------------------------------------------------------------------------- the shot
+def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool = True) -> dict:
+    """Plan, condition and generate a shot; write frames/, shot.mp4, scene.mp4, mask.mp4,
+    plan.json and plan.png into `out_dir`. Returns a summary with paths and timings."""
+    from anix_core.conditioning import build_conditioning
+    from anix_core.generators import create
+    from anix_core.planview import draw_plan_image
+    from anix_core.video import write_mp4, write_png, write_pngs
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    bars: dict = {}
+
+    def progress(stage, done, total):
+        if not show_progress:
+            return
+        from tqdm import tqdm
+
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=f"{stage:>7}", unit="frame" if total > 1 else "step", leave=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    t0 = time.perf_counter()
+    cond = build_conditioning(shot, on_progress=progress)
+    t1 = time.perf_counter()
+    frames = create(generator).generate(cond, on_progress=progress)
+    t2 = time.perf_counter()
+    write_pngs(frames, out / "frames")
+    write_mp4(frames, out / "shot.mp4", fps=shot.fps)
+    write_mp4(cond.scene_video, out / "scene.mp4", fps=shot.fps)
+    write_mp4(np.repeat(cond.mask_video[..., None], 3, axis=-1), out / "mask.mp4", fps=shot.fps)
+    motion = cond.motion
+    plan_json = {"instruction": shot.instruction, "generator": generator, "prompt": cond.prompt,
+                 **motion.plan.to_dict(), "motion": motion.to_dict()}
+    (out / "plan.json").write_text(json.dumps(plan_json, indent=1))
+    write_png(draw_plan_image(shot.scene, motion), out / "plan.png")
+    t3 = time.perf_counter()
+    return {"out": out, "mp4": out / "shot.mp4", "frames": len(frames), "conditioning_s": t1 - t0,
+            "generate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0}
+
+
+def _cameras_argument(value: str, frames: int):
+    """--camera: a behaviour name, or a cams.json path -> (behaviour or None, cameras or None)."""
+    if value is None or value.lower() in CAMERA_CHOICES:
+        return (value.lower() if value else None), None
+    path = Path(value)
+    if not path.is_file():
+        raise FileNotFoundError(f"--camera {value}: neither one of {', '.join(CAMERA_CHOICES)} nor a cams.json file")
+    from anix_core.cameras import cameras_from_json
+
+    cams = cameras_from_json(path.read_text())
+    if len(cams) not in (1, frames):
+        raise ValueError(f"--camera {value}: {len(cams)} cameras for {frames} frames; give one per frame or one for all")
+    return None, cams
+
+
+def previz_command(args) -> int:
+    from anix_core.shot import Anchor, ShotSpec
+    from anix_core.splats import load
+
+    if args.frames < 1 or args.frames > 2000:
+        raise ValueError(f"--frames {args.frames}: must be between 1 and 2000")
+    if args.fps <= 0:
+        raise ValueError(f"--fps {args.fps}: must be positive")
+    scene = load(args.scene)
+    views = load_views(args.views)
+    behaviour, cameras = _cameras_argument(args.camera, args.frames)
+    width, height = args.width, args.height
+    if cameras:
+        width, height = cameras[0].width, cameras[0].height
+    anchor_pos = parse_vector(args.anchor, "--anchor") if args.anchor else default_anchor(scene)
+    shot = ShotSpec(scene=scene, views=views,
+                    anchor=Anchor(anchor_pos, math.radians(args.heading), args.height_m),
+                    instruction=args.instruction, num_frames=args.frames, fps=args.fps, width=width,
+                    height=height, seed=args.seed, cameras=cameras, camera_behaviour=behaviour,
+                    targets=parse_targets(args.target), options={"background": tuple(args.background)})
+    summary = run_previz(shot, args.out, generator=args.generator, show_progress=not args.quiet)
+    _report(summary)
+    return 0
+
+
+def demo_command(args) -> int:
+    from anix_core import demo
+    from anix_core.shot import Anchor, ShotSpec
+
+    views = {name: load_view(p) for name, p in demo.view_paths().items()}
+    scene = demo.load_scene()
+    shot = ShotSpec(scene=scene, views=views,
+                    anchor=Anchor(np.array(demo.DEFAULT_ANCHOR), math.radians(demo.DEFAULT_HEADING_DEG), 1.8),
+                    instruction=args.instruction or demo.DEFAULT_INSTRUCTION, num_frames=args.frames, fps=25.0, width=args.width,
+                    height=args.height, seed=0, camera_behaviour=None,
+                    targets={k: np.array(v) for k, v in demo.DEFAULT_TARGETS.items()},
+                    options={"background": demo.BACKGROUND})
+    summary = run_previz(shot, args.out, generator="blockout", show_progress=not args.quiet)
+    _report(summary)
+    return 0
+
+
+def _report(summary: dict) -> None:
+    print(f"{summary['frames']} frames in {summary['total_s']:.1f} s "
+          f"(conditioning {summary['conditioning_s']:.1f} s, generator {summary['generate_s']:.1f} s, "
+          f"writing {summary['write_s']:.1f} s)")
+    print(f"shot: {Path(summary['mp4']).resolve()}")
+    print(f"plan: {(Path(summary['out']) / 'plan.png').resolve()}")
+
+
+# ----------------------------------------------------------------------------- parsers
 def register(subparsers) -> None:
-    pass
+    try:
+        from anix_core.cli.plan_command import register_plan
+    except ImportError:
+        register_plan = None
+    if register_plan is not None:
+        register_plan(subparsers)
+
+    p = subparsers.add_parser("previz", help="make a previz shot on the CPU (blockout) from a scene, views and text",
+                              description="Plan the instruction, render the scene from the shot's cameras and "
+                                          "composite the character: frames/, shot.mp4, scene.mp4, mask.mp4, "
+                                          "plan.json and plan.png in --out.")
+    p.add_argument("--scene", required=True, help="3DGS scene (.ply, compressed .ply, .splat, .spz), Z up, metres")
+    p.add_argument("--views", required=True, help="folder with the front, left, back and right images of the character")
+    p.add_argument("--instruction", required=True, help='what happens, e.g. "the robot walks to the fountain, camera follows"')
+    p.add_argument("--camera", default=None, metavar="{follow,orbit,static,dolly,pan} or cams.json",
+                   help="camera behaviour, or a cams.json with one camera per frame (overrides the text)")
+    p.add_argument("--frames", type=int, default=93, help="frames in the shot (default 93)")
+    p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
+    p.add_argument("--width", type=int, default=832, help="image width in pixels (default 832)")
+    p.add_argument("--height", type=int, default=480, help="image height in pixels (default 480)")
+    p.add_argument("--anchor", default=None, metavar="X,Y,Z", help="where the character stands at frame 0 (default: a free spot near the scene centre)")
+    p.add_argument("--heading", type=float, default=0.0, metavar="DEG", help="the way it faces, degrees from +X counter-clockwise (default 0)")
+    p.add_argument("--height-m", dest="height_m", type=float, default=1.8, help="character height in metres (default 1.8)")
+    p.add_argument("--target", action="append", default=[], metavar="NAME=X,Y,Z", help="a named target (repeatable), e.g. fountain=0,0,0")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--generator", default="blockout", choices=("blockout", "render", "anix"), help="default blockout (CPU)")
+    p.add_argument("--background", type=float, nargs=3, default=(0.0, 0.0, 0.0), metavar=("R", "G", "B"),
+                   help="colour behind the splats, 0..1 (default black)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=previz_command)
+
+    d = subparsers.add_parser("demo", help="animate the shipped robot in the shipped courtyard (CPU, offline)",
+                              description="Runs previz on the demo assets inside the package and prints where the MP4 is.")
+    d.add_argument("--out", default="anix_demo", help="output folder (default ./anix_demo)")
+    d.add_argument("--instruction", default=None, help="override the demo instruction")
+    d.add_argument("--frames", type=int, default=93)
+    d.add_argument("--width", type=int, default=832)
+    d.add_argument("--height", type=int, default=480)
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
+    d.set_defaults(func=demo_command)
