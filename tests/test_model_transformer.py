@@ -179,3 +179,14 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         model(**x, view_latents=latents(frames=4)).sample.square().mean().backward()
         grads.append(model.transformer_blocks[0].attn.to_q.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1])
+
+
+@torch.no_grad()
+def test_dropping_text_padding_gives_the_same_video_prediction():
+    model = make_model()
+    x = inputs(text=5)  # last two text tokens are padding
+    trimmed = dict(x, encoder_hidden_states=x["encoder_hidden_states"][:, :3],
+                   encoder_attention_mask=x["encoder_attention_mask"][:, :3])
+    views = latents(frames=4, seed=7)
+    torch.testing.assert_close(model(**trimmed, view_latents=views).sample, model(**x, view_latents=views).sample,
+                               rtol=1e-5, atol=1e-5)

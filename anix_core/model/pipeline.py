@@ -145,6 +145,8 @@ class AniXPipeline(DiffusionPipeline):
         total_frames = history_frames + num_frames
 
         embeds, text_mask, pooled = self.encode_prompt(conditioning.prompt, device, dtype, max_sequence_length)
+        valid = int(text_mask.sum())  # drop the padding: same result, and attention needs no mask
+        embeds, text_mask = embeds[:, :valid], text_mask[:, :valid]
 
         scene = video_tensor(np.asarray(conditioning.scene_video), height, width)
         mask = mask_tensor(np.asarray(conditioning.mask_video), height, width)

@@ -244,9 +244,13 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
 
     @staticmethod
     def _attention_mask(latent_len, text_len, encoder_attention_mask, batch_size, device):
-        """[B, 1, 1, N] bool: image tokens and the valid text tokens (padding masked), as HunyuanVideo."""
+        """[B, 1, 1, N] bool: image tokens and the valid text tokens (padding masked), as HunyuanVideo.
+        None when nothing is padded, so attention can take its fastest (flash) kernels."""
         sequence_length = latent_len + text_len
-        effective = latent_len + encoder_attention_mask.sum(dim=1, dtype=torch.int)
+        valid_text = encoder_attention_mask.sum(dim=1, dtype=torch.int)
+        if not torch.compiler.is_compiling() and bool((valid_text == text_len).all()):
+            return None
+        effective = latent_len + valid_text
         indices = torch.arange(sequence_length, device=device).unsqueeze(0)
         mask = indices < effective.unsqueeze(1)
         return mask.expand(batch_size, -1).unsqueeze(1).unsqueeze(1)
