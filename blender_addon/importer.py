@@ -43,8 +43,8 @@ def build_splat_mesh(name: str, scene) -> bpy.types.Mesh:
         "vector", np.exp(scene.log_scales).astype(np.float32).ravel())
     mesh.attributes.new("rotation", "QUATERNION", "POINT").data.foreach_set(
         "value", np.ascontiguousarray(scene.quats, np.float32).ravel())
-    mesh.color_attributes.active_color = color
-    mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
+    mesh.color_attributes.active_color_name = "color"
+    mesh.color_attributes.default_color_name = "color"
     mesh.update()
     return mesh
 

@@ -1,0 +1,198 @@
+"""Install the built extension into a clean Blender, then check import, camera export, the VSE
+helper and register/unregister. Args: zip, fixtures, out."""
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import bpy  # noqa: E402  (first: it sets up Blender's own modules)
+import addon_utils  # noqa: E402
+import numpy as np  # noqa: E402
+from addon_common import ADDON, Reports, args, emit, install, submodule  # noqa: E402
+from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
+from mathutils import Vector  # noqa: E402
+
+A = args()
+out: dict = {}
+out["install"] = install(A["zip"])
+site = os.path.join(bpy.utils.user_resource("EXTENSIONS"), ".local", "lib",
+                    f"python{sys.version_info[0]}.{sys.version_info[1]}", "site-packages")
+out["wheel_site"] = sorted(os.listdir(site)) if os.path.isdir(site) else []
+wheel_tags = {}
+for entry in out["wheel_site"]:
+    if entry.endswith(".dist-info") and os.path.isfile(os.path.join(site, entry, "WHEEL")):
+        with open(os.path.join(site, entry, "WHEEL")) as f:
+            wheel_tags[entry] = [line.split(":", 1)[1].strip() for line in f if line.startswith("Tag:")]
+out["wheel_tags"] = wheel_tags
+fx = A["fixtures"]
+
+# ---- what the install put where -------------------------------------------------------------
+addon = sys.modules[ADDON]
+out["addon_file"] = addon.__file__
+import zmq  # noqa: E402
+import msgpack  # noqa: E402
+
+out["zmq_file"] = zmq.__file__
+out["msgpack_file"] = msgpack.__file__
+deps = submodule("deps")
+out["vendored"] = deps._VENDORED
+out["splats_module"] = deps.splats().__file__
+out["client_module"] = deps.client().__file__
+out["operators"] = {name: hasattr(bpy.types, f"ANIX_OT_{name}") for name in (
+    "import_splats", "add_anchor", "generate", "cancel", "continue_shot", "preview_conditioning", "regenerate",
+    "keyframe_camera", "load_views_folder", "relocate_splats")}
+out["import_menu"] = any(getattr(f, "__name__", "") == "menu_import"
+                         for f in bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize())
+viewport = submodule("viewport")
+out["draw_handler_before_import"] = viewport.is_registered()
+
+# ---- import every fixture format ---------------------------------------------------------------
+imports = {}
+for name in ("courtyard.ply", "courtyard_sh0.ply", "courtyard.compressed.ply", "courtyard.splat", "courtyard.spz",
+             "valid_big_endian.ply", "valid_ascii.ply"):
+    res, err = Reports.call(bpy.ops.anix.import_splats, filepath=os.path.join(fx, name))
+    obj = bpy.context.view_layer.objects.active
+    entry = {"result": res, "error": err}
+    if res == ["FINISHED"]:
+        mesh = obj.data
+        n = len(mesh.vertices)
+        rgba = np.empty(n * 4, np.float32)
+        mesh.attributes["color"].data.foreach_get("color", rgba)
+        rgba = rgba.reshape(n, 4)
+        pos = np.empty(n * 3, np.float32)
+        mesh.attributes["position"].data.foreach_get("vector", pos)
+        opacity = np.empty(n, np.float32)
+        mesh.attributes["opacity"].data.foreach_get("value", opacity)
+        scale = np.empty(n * 3, np.float32)
+        mesh.attributes["scale"].data.foreach_get("vector", scale)
+        entry.update(
+            count=n, object=obj.name, path=obj["anix_splat_path"], sha256=obj["anix_splat_sha256"],
+            mean_linear_rgb=rgba[:, :3].mean(0).tolist(), first_linear_rgb=rgba[:50, :3].tolist(),
+            first_positions=pos.reshape(n, 3)[:50].tolist(), mean_opacity=float(opacity.mean()),
+            alpha_equals_opacity=bool(np.allclose(rgba[:, 3], opacity)),
+            mean_scale=scale.reshape(n, 3).mean(0).tolist(), active_color=mesh.color_attributes.active_color_name)
+    imports[name] = entry
+out["imports"] = imports
+out["draw_handler_after_import"] = viewport.is_registered()
+
+bad = {}
+for name in sorted(os.listdir(os.path.join(fx, "bad"))):
+    res, err = Reports.call(bpy.ops.anix.import_splats, filepath=os.path.join(fx, "bad", name))
+    bad[name] = {"result": res, "error": err}
+out["bad"] = bad
+
+# ---- camera export from keyframes, animated lens -----------------------------------------------
+scene = bpy.context.scene
+scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 64, 48, 100
+scene.frame_start, scene.frame_end = 1, 5
+cam_data = bpy.data.cameras.new("TestCam")
+cam = bpy.data.objects.new("TestCam", cam_data)
+scene.collection.objects.link(cam)
+scene.camera = cam
+cam_data.sensor_fit = "AUTO"
+cam_data.shift_x, cam_data.shift_y = 0.05, -0.02
+for frame, loc, rot, lens in ((1, (6, -6, 2), (80, 0, 45), 35.0), (5, (2, -8, 3), (75, 0, 20), 70.0)):
+    cam.location, cam.rotation_euler, cam_data.lens = loc, [math.radians(a) for a in rot], lens
+    cam.keyframe_insert("location", frame=frame)
+    cam.keyframe_insert("rotation_euler", frame=frame)
+    cam_data.keyframe_insert("lens", frame=frame)
+scene.frame_set(3)
+camera_export = submodule("camera_export")
+exported = camera_export.export_camera_dicts(scene, cam, range(1, 6), 64, 48)
+out["frame_after_export"] = scene.frame_current
+points = [Vector(p) for p in ((0, 0, 0.5), (4, 4, 3), (-4, -4, 1), (0, -3, 0.45), (1.5, 0.5, 1.0))]
+raw, blender_px = [], []
+for f in range(1, 6):
+    scene.frame_set(f)
+    raw.append({"matrix_world": [list(r) for r in cam.matrix_world], "lens": cam_data.lens,
+                "sensor_width": cam_data.sensor_width, "sensor_height": cam_data.sensor_height,
+                "sensor_fit": cam_data.sensor_fit, "shift_x": cam_data.shift_x, "shift_y": cam_data.shift_y})
+    px = []
+    for p in points:
+        v = world_to_camera_view(scene, cam, p)
+        px.append([v.x * 64, (1.0 - v.y) * 48, v.z])
+    blender_px.append(px)
+out["camera"] = {"exported": exported, "raw": raw, "points": [list(p) for p in points], "blender_px": blender_px}
+
+# ---- VSE strip helper: free channel, stored request ---------------------------------------------
+vse = submodule("vse")
+frames_dir = A["out"]
+files = []
+for i in range(3):
+    img = bpy.data.images.new(f"f{i}", 8, 8)
+    path = os.path.join(frames_dir, f"frame_{i:04d}.png")
+    img.filepath_raw, img.file_format = path, "PNG"
+    img.save()
+    files.append(path)
+seq_scene = vse.sequencer_scene(bpy.context)
+s1 = vse.add_image_strip(seq_scene, "shot_a", files, 1, {"instruction": "walks", "seed": 3, "job_id": "j1",
+                                                           "num_frames": 3, "cameras": [1, 2]})
+s2 = vse.add_image_strip(seq_scene, "shot_b", files, 2, {"instruction": "waves", "seed": 4, "job_id": "j2",
+                                                           "num_frames": 3})
+s3 = vse.add_image_strip(seq_scene, "shot_c", files, 4, {"instruction": "runs", "seed": 5, "job_id": "j3",
+                                                           "num_frames": 3})
+out["vse"] = {
+    "channels": [s1.channel, s2.channel, s3.channel],
+    "range": [s1.frame_final_start, s1.frame_final_end],
+    "elements": [e.filename for e in s1.elements],
+    "stored": vse.stored_request(s1),
+    "props": {k: s1[k] for k in ("anix_instruction", "anix_seed", "anix_job_id")},
+}
+
+# ---- the splat file moved ----------------------------------------------------------------------
+request = submodule("request")
+obj = bpy.data.objects[imports["courtyard_sh0.ply"]["object"]]
+scene.anix.splat_object = obj
+obj["anix_splat_path"] = os.path.join(A["out"], "moved_away.ply")
+try:
+    request.splat_object(bpy.context)
+    out["moved"] = None
+except request.AnixError as exc:
+    out["moved"] = {"message": str(exc), "fix": exc.fix}
+
+# ---- missing views / anchor / camera checks before anything is sent -----------------------------
+problems = {}
+obj["anix_splat_path"] = os.path.join(fx, "courtyard_sh0.ply")
+scene.anix.quality = "SCENE"
+for step in ("views", "anchor", "camera"):
+    res, err = Reports.call(bpy.ops.anix.generate)
+    problems[step] = {"result": res, "error": err, "fix": scene.anix.last_error_fix}
+    if step == "views":
+        for view in ("front", "left", "back", "right"):
+            setattr(scene.anix, f"view_{view}", os.path.join(fx, "character", f"robot_{view}.png"))
+    elif step == "anchor":
+        bpy.ops.anix.add_anchor()
+        scene.camera = None
+out["problems"] = problems
+
+# ---- register / unregister twice ---------------------------------------------------------------
+jobs = submodule("jobs")
+
+
+def footprint():
+    return {
+        "scene_prop": hasattr(bpy.types.Scene, "anix"),
+        "operators": sorted(n for n in dir(bpy.types) if n.startswith("ANIX_")),
+        "load_post": sum(1 for h in bpy.app.handlers.load_post if getattr(h, "__module__", "").startswith(ADDON)),
+        "menu": sum(1 for f in bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize()
+                    if getattr(f, "__module__", "").startswith(ADDON)),
+        "timer": bpy.app.timers.is_registered(jobs.tick),
+        "draw_handler": viewport.is_registered(),
+    }
+
+
+cycles = [footprint()]
+for _ in range(2):
+    addon_utils.disable(ADDON, default_set=True)
+    cycles.append(footprint())
+    addon_utils.enable(ADDON, default_set=True)
+    viewport = submodule("viewport")
+    jobs = submodule("jobs")
+    cycles.append(footprint())
+addon_utils.disable(ADDON, default_set=True)
+cycles.append(footprint())
+out["cycles"] = cycles
+emit(out)

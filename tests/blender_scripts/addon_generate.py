@@ -1,0 +1,148 @@
+"""Generate shots from real Blender against a real backend process. Args: zip, fixtures, out,
+address (a running `anix serve`), dead_address (nothing listens), server_pid (killed at the end),
+frames, slow_frames."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import bpy  # noqa: E402
+from addon_common import ADDON, Reports, args, emit, install, submodule  # noqa: E402
+
+A = args()
+out: dict = {"install": install(A["zip"])}
+fx = A["fixtures"]
+prefs = bpy.context.preferences.addons[ADDON].preferences
+prefs.backend_address = A["address"]
+prefs.output_folder = A["out"]
+prefs.timeout_s = 3.0
+jobs = submodule("jobs")
+vse = submodule("vse")
+
+scene = bpy.context.scene
+props = scene.anix
+bpy.ops.anix.import_splats(filepath=os.path.join(fx, "courtyard_sh0.ply"))
+for view in ("front", "left", "back", "right"):
+    setattr(props, f"view_{view}", os.path.join(fx, "character", f"robot_{view}.png"))
+bpy.context.scene.cursor.location = (0.0, -1.5, 0.0)
+bpy.ops.anix.add_anchor()
+bpy.ops.anix.add_camera()
+scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 64, 48, 100
+scene.render.fps = 24
+props.quality = "SCENE"
+props.instruction = "walks forward"
+props.seed = 7
+props.generator = "pattern"
+scene.frame_start, scene.frame_end = 1, A["frames"]
+bpy.ops.anix.keyframe_camera(behaviour="ORBIT", degrees=30.0)
+
+
+def strip_info(strip):
+    return None if strip is None else {
+        "name": strip.name, "channel": strip.channel, "start": strip.frame_final_start,
+        "end": strip.frame_final_end, "count": len(strip.elements), "directory": strip.directory,
+        "files": [e.filename for e in strip.elements], "stored": vse.stored_request(strip),
+        "props": {k: strip[k] for k in strip.keys() if k.startswith("anix_") and k != "anix_request"}}
+
+
+def strips():
+    editor = scene.sequence_editor
+    return {} if editor is None else {s.name: strip_info(s) for s in editor.strips_all}
+
+
+# ---- 1. batch: wait=True -----------------------------------------------------------------------
+t0 = time.perf_counter()
+res, err = Reports.call(bpy.ops.anix.generate, wait=True)
+out["wait"] = {"result": res, "error": err, "seconds": time.perf_counter() - t0, "strips": strips(),
+               "status": props.status, "running": props.running}
+
+# ---- 2. UI path: the timer tick does the work ----------------------------------------------------
+props.seed = 8
+res, err = Reports.call(bpy.ops.anix.generate, wait=False)
+timer_registered = bpy.app.timers.is_registered(jobs.tick)
+statuses, ticks, t0 = [], 0, time.perf_counter()
+while jobs.active() and time.perf_counter() - t0 < 60:
+    jobs.tick()
+    ticks += 1
+    if props.status and (not statuses or statuses[-1] != props.status):
+        statuses.append(props.status)
+    time.sleep(0.01)
+last = jobs.tick()
+out["tick"] = {"result": res, "error": err, "timer_registered": timer_registered, "ticks": ticks,
+               "statuses": statuses, "progress": props.progress, "running": props.running,
+               "tick_return_when_idle": last, "timer_after": bpy.app.timers.is_registered(jobs.tick),
+               "strips": strips()}
+
+# ---- 3. continue and regenerate from the selected strip -----------------------------------------
+editor = scene.sequence_editor
+seed8 = [s for s in editor.strips_all if s.get("anix_seed") == 8][0]
+editor.active_strip = seed8
+res, err = Reports.call(bpy.ops.anix.continue_shot, wait=True)
+out["continue"] = {"result": res, "error": err, "previous": strip_info(seed8), "strips": strips()}
+editor.active_strip = seed8
+res, err = Reports.call(bpy.ops.anix.regenerate, wait=True)
+out["regenerate"] = {"result": res, "error": err, "seed_now": props.seed, "strips": strips()}
+
+# ---- 4. cancel mid-shot --------------------------------------------------------------------------
+props.generator = A.get("slow_generator", "render")
+scene.frame_end = A["slow_frames"]
+props.seed = 11
+before = set(strips())
+res, err = Reports.call(bpy.ops.anix.generate, wait=False)
+job = jobs.active()[0]
+t0 = time.perf_counter()
+while jobs.active() and not job.frames and time.perf_counter() - t0 < 120:
+    jobs.tick()
+    time.sleep(0.02)
+frames_at_cancel = len(job.frames)
+cancel_res, cancel_err = Reports.call(bpy.ops.anix.cancel)
+t1 = time.perf_counter()
+while jobs.active() and time.perf_counter() - t1 < 30:
+    jobs.tick()
+    time.sleep(0.02)
+out["cancel"] = {"result": res, "error": err, "cancel_result": cancel_res, "cancel_error": cancel_err,
+                 "frames_at_cancel": frames_at_cancel, "seconds_to_stop": time.perf_counter() - t1,
+                 "state": job.state, "frames_kept": sorted(os.listdir(job.folder)), "status": props.status,
+                 "new_strips": sorted(set(strips()) - before), "still_active": bool(jobs.active())}
+
+# ---- 5. backend down ------------------------------------------------------------------------------
+props.generator = "pattern"
+scene.frame_end = A["frames"]
+prefs.backend_address = A["dead_address"]
+t0 = time.perf_counter()
+res, err = Reports.call(bpy.ops.anix.generate, wait=True)
+out["down"] = {"result": res, "error": err, "seconds": time.perf_counter() - t0, "last_error": props.last_error}
+res, err = Reports.call(bpy.ops.anix.check_backend)
+out["down_check"] = {"result": res, "error": err, "backend_status": props.backend_status}
+
+# ---- 6. remote host without online access ---------------------------------------------------------
+prefs.backend_address = "tcp://10.20.30.40:5555"
+res, err = Reports.call(bpy.ops.anix.generate, wait=True)
+out["remote"] = {"result": res, "error": err, "online_access": bpy.app.online_access}
+
+# ---- 7. the backend dies mid-shot -----------------------------------------------------------------
+prefs.backend_address = A["address"]
+props.generator = A.get("slow_generator", "render")
+scene.frame_end = A["slow_frames"]
+props.seed = 12
+res, err = Reports.call(bpy.ops.anix.generate, wait=False)
+job = jobs.active()[0]
+t0 = time.perf_counter()
+while jobs.active() and not job.frames and time.perf_counter() - t0 < 120:
+    jobs.tick()
+    time.sleep(0.02)
+frames_at_kill = len(job.frames)
+os.kill(A["server_pid"], signal.SIGKILL)
+t1 = time.perf_counter()
+while jobs.active() and time.perf_counter() - t1 < 30:
+    jobs.tick()
+    time.sleep(0.02)
+out["died"] = {"result": res, "error": err, "frames_at_kill": frames_at_kill,
+               "seconds_to_error": time.perf_counter() - t1, "state": job.state, "job_error": job.error,
+               "frames_kept": len([f for f in os.listdir(job.folder) if f.endswith(".png")]),
+               "still_active": bool(jobs.active())}
+emit(out)
