@@ -135,12 +135,12 @@ class _Targets:
         for n in self.names:
             self.by_norm.setdefault(_normalise_name(n), []).append(n)
 
-    def match(self, phrase: str) -> str | None:
+    def match(self, phrase: str, fuzzy: bool = True) -> str | None:
         norm = _normalise_name(phrase)
         if not norm:
             return None
         found = self.by_norm.get(norm)
-        if not found:
+        if not found and fuzzy and len(norm) >= 4:
             close = difflib.get_close_matches(norm, list(self.by_norm), n=1, cutoff=0.8)
             found = self.by_norm.get(close[0]) if close else None
         if not found:
@@ -156,7 +156,7 @@ _SEQ_SPLIT = re.compile(
     r"(?<!\d)[.!?;:\n]+(?!\d)|,|\band\s+then\b|\bthen\b|\band\s+after\s+that\b|\bafter\s+that\b|"
     r"\bafterwards?\b|\bbefore\b|\bfinally\b|\bnext\b(?!\s+to)|\blater\b|\bsubsequently\b|\bonce\s+there\b",
     re.IGNORECASE)
-_SIM_SPLIT = re.compile(r"\bwhile\b|\bmeanwhile\b|\bas\b(?=\s+(?:the\s+)?(?:camera|cam|he|she|it|they)\b)|"
+_SIM_SPLIT = re.compile(r"\bwhile\b|\bmeanwhile\b|\bas\b(?=\s+(?:the|a|an|his|her|their|he|she|it|they)\b)|"
                         r"\b(?:and\s+)?with\s+(?=(?:the\s+|a\s+)?(?:camera|cam)\b)", re.IGNORECASE)
 _SAME_TIME = re.compile(r"\bat\s+the\s+same\s+time\b|\bsimultaneously\b|\bat\s+once\b", re.IGNORECASE)
 
@@ -232,7 +232,9 @@ def _fuzzy_verb(tokens: list[_Token]) -> tuple[int, str, int] | None:
     for i, t in enumerate(tokens):
         if len(t.word) < 4 or t.word in lx.DIRECTION_WORDS or (i > 0 and tokens[i - 1].word in lx.DETERMINERS):
             continue
-        close = difflib.get_close_matches(t.word, list(lx.FORM_TO_BASE), n=1, cutoff=0.84)
+        close = difflib.get_close_matches(t.word, list(lx.FORM_TO_BASE), n=1, cutoff=0.84) or \
+            [f for f in lx.FORM_TO_BASE if len(f) == len(t.word) and sorted(f) == sorted(t.word)
+             and f[0] == t.word[0] and sum(a != b for a, b in zip(f, t.word)) == 2]
         if close:
             base = lx.FORM_TO_BASE[close[0]]
             if base in lx.VERBS:
@@ -302,7 +304,7 @@ def _number(word: str) -> float:
 
 _DURATION = re.compile(r"(?:\bfor|\bover|\bduring)?\s*\b" + _NUM + r"(\s+and\s+a\s+half)?\s*"
                        r"(seconds?|secs?|s|frames?|f)\b", re.IGNORECASE)
-_DISTANCE = re.compile(r"\b" + _NUM + r"\s*(meters?|metres?|m|steps?|paces?|feet|foot|ft)\b", re.IGNORECASE)
+_DISTANCE = re.compile(r"\b" + _NUM + r"\s*(meters?|metres?|m|steps?|paces?|feet|foot|ft)\b(?!\s*/)", re.IGNORECASE)
 _DEGREES = re.compile(r"(\d+(?:\.\d+)?|ninety|forty-five|one hundred and eighty)\s*(?:degrees?|deg|°)", re.IGNORECASE)
 _SPEED = re.compile(r"(\d+(?:\.\d+)?)\s*(?:m/s|mps|meters per second|metres per second)", re.IGNORECASE)
 
@@ -328,7 +330,7 @@ def _duration_frames(text: str, fps: float) -> tuple[int | None, float]:
 # ----------------------------------------------------------------------------- camera
 
 _CAM_ORBIT = re.compile(r"\b(orbit\w*|circl\w*|revolv\w*|arc\w*|rotat\w* around|spin\w* around|goes around|moves around|360)\b", re.I)
-_CAM_DOLLY = re.compile(r"\b(dolly\w*|push(?:es|ing)? in|pull(?:s|ing)? (?:out|back|away)|zoom\w*|"
+_CAM_DOLLY = re.compile(r"\b(doll(?:y|ies|ied|ying)|push(?:es|ing)? in|pull(?:s|ing)? (?:out|back|away)|zoom\w*|"
                         r"moves? (?:in|closer|away|out|back)|track(?:s|ing)? (?:in|out)|closes? in|move(?:s)? toward)\b", re.I)
 _CAM_PAN = re.compile(r"\b(pan\w*|swivel\w*|tilt\w*)\b", re.I)
 _CAM_FOLLOW = re.compile(r"\b(follow\w*|track\w*|tail\w*|chase\w*|behind|trail\w*)\b", re.I)
@@ -416,7 +418,7 @@ class _Action:
 
 def _noun_phrase(tokens: list[_Token], i: int, text: str) -> tuple[str, int]:
     """The words of a noun phrase starting at token i (articles skipped): (phrase, next index)."""
-    while i < len(tokens) and tokens[i].word in lx.DETERMINERS | {"other", "big", "small", "old"}:
+    while i < len(tokens) and tokens[i].word in lx.DETERMINERS:
         i += 1
     start = i
     while i < len(tokens) and i - start < 4 and tokens[i].word not in _NP_STOP and not _DURATION.match(tokens[i].word) \
@@ -429,13 +431,18 @@ def _noun_phrase(tokens: list[_Token], i: int, text: str) -> tuple[str, int]:
     return text[tokens[start].start:tokens[i - 1].end], i
 
 
-def _resolve_target(phrase: str, targets: _Targets) -> str | None:
-    """Longest leading part of the phrase that names a target."""
+def _resolve_target(phrase: str, targets: _Targets, fuzzy: bool = True) -> str | None:
+    """The longest run of the phrase's words that names a target ("big stone fountain"); close
+    misspellings count when `fuzzy`."""
     words = phrase.split()
     for n in range(len(words), 0, -1):
-        found = targets.match(" ".join(words[:n]))
-        if found:
-            return found
+        for start in range(0, len(words) - n + 1):
+            span = words[start:start + n]
+            if any(w.lower() in lx.NUMBER_WORDS for w in span):
+                continue
+            found = targets.match(" ".join(span), fuzzy=fuzzy)
+            if found:
+                return found
     return None
 
 
@@ -469,18 +476,18 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
     consumed: set[int] = set()
     k = 0
     np_after_verb = key in ("approach", "reach", "face", "chase", "circle", "cross") or entry.direction == "toward" and key not in ("return",)
-    optional_np = category == "object" or key.split()[-1] in _AT_PREPS
+    optional_np = category in ("object", "gesture") or key.split()[-1] in _AT_PREPS
     if (np_after_verb or optional_np) and rest and rest[0].word not in lx.DIRECTION_WORDS and rest[0].word not in _TOWARD_PREPS | _AT_PREPS:
         phrase, end = _noun_phrase(rest, 0, text)
         if phrase:
-            found = _resolve_target(phrase, targets)
+            found = _resolve_target(phrase, targets, fuzzy=np_after_verb)
             if found is None and _normalise_name(phrase) in lx.CAMERA_TARGET_WORDS:
                 found = CAMERA_TARGET
             if found is None and category == "locomotion" and not optional_np and key != "cross":
                 raise _unknown_target_error(phrase, targets, verb_text)
             if found:
                 target = found
-                if np_after_verb:
+                if np_after_verb or category == "gesture":
                     directions.append("around" if key == "circle" else "toward")
             consumed.update(range(0, end))
     while k < len(rest):
@@ -694,8 +701,14 @@ def _strip_leading(tokens: list[_Token]) -> list[_Token]:
     return tokens[i:]
 
 
+_AUXILIARIES = {"is", "are", "was", "were", "will", "should", "must", "can", "could", "would", "be",
+                "slowly", "quickly", "now", "then", "starts", "begins", "to", "keeps", "continues", "tries"}
+
+
 def _subject_span(tokens: list[_Token], upto: int, text: str) -> str | None:
     toks = _strip_leading(tokens[:upto])
+    while toks and toks[-1].word in _AUXILIARIES:
+        toks = toks[:-1]
     while toks and (toks[-1].word in lx.SLOW_WORDS | lx.FAST_WORDS | lx.INTENSIFIERS | {"then", "now", "also", "first"}):
         toks = toks[:-1]
     if not toks or (len(toks) == 1 and toks[0].word in lx.PRONOUNS) or len(toks) > 5:
@@ -712,6 +725,8 @@ def _is_fragment(tokens: list[_Token]) -> bool:
                                                 "meters", "metres", "m", "steps", "again", "too", "once", "more",
                                                 "all", "way", "time", "way", "while", "long", "moment", "bit"})
     words = [t.word for t in tokens]
+    if any(_match_verb_at(tokens, i) for i in range(len(tokens))):
+        return False
     if words and words[0] in (_TOWARD_PREPS | _AT_PREPS | {"for", "around", "across", "through"}):
         return True
     return all(w in filler or w in lx.NUMBER_WORDS or re.fullmatch(r"[\d.]+|°", w) for w in words)
@@ -888,9 +903,12 @@ def parse(text: str, targets=(), num_frames: int = 93, fps: float = 25.0, camera
         verb = _find_verb(toks) or _fuzzy_verb(toks)
         if verb is None:
             words = [t.word for t in _strip_leading(toks)]
-            if words and words[0] in lx.DETERMINERS and len(words) <= 3 and subject is None and not actions \
-                    and number < len(clauses) - 1:
-                subject = clause.text  # "The robot: walks forward"
+            if words and words[0] in lx.DETERMINERS and (len(words) == 2 or len(words) == 3 and not
+                                                         re.search(r"(s|ed|ing)$", words[-1])):
+                if subject is None and not actions and number < len(clauses) - 1:
+                    subject = clause.text  # "The robot: walks forward"
+                else:
+                    unknown.append(clause.text)  # a noun phrase alone is not an action
                 continue
             if _looks_like_noise(words):
                 unknown.append(clause.text)
