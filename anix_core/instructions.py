@@ -423,7 +423,7 @@ def _noun_phrase(tokens: list[_Token], i: int, text: str) -> tuple[str, int]:
     start = i
     while i < len(tokens) and i - start < 4 and tokens[i].word not in _NP_STOP and not _DURATION.match(tokens[i].word) \
             and tokens[i].word not in lx.SLOW_WORDS | lx.FAST_WORDS:
-        if i > start and _lemma(tokens[i].word) in lx.VERBS:
+        if i > start and (_lemma(tokens[i].word) in lx.VERBS or tokens[i].word in lx.DIRECTION_WORDS):
             break
         i += 1
     if start == i:
