@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from anix_core import lexicon as lx
 
@@ -88,7 +88,9 @@ class Plan:
         cam = dict(d["camera"])
         behaviour = cam.pop("behaviour")
         explicit = bool(cam.pop("explicit", False))
-        return cls(text=d.get("text", ""), segments=[Segment(**s) for s in d["segments"]],
+        names = {f.name for f in fields(Segment)}
+        segments = [Segment(**{k: v for k, v in s.items() if k in names}) for s in d["segments"]]
+        return cls(text=d.get("text", ""), segments=segments,
                    camera=CameraPlan(behaviour, cam, explicit), num_frames=int(d["num_frames"]),
                    fps=float(d["fps"]), subject=d.get("subject"))
 
@@ -393,8 +395,11 @@ def _degrees_value(word: str) -> float:
 
 # ----------------------------------------------------------------------------- action clauses
 
-_TOWARD_PREPS = {"to", "toward", "towards", "into", "onto", "until"}
-_AT_PREPS = {"at", "on", "onto", "near", "by", "beside", "past", "behind", "over", "under", "in", "from", "with", "of"}
+_TOWARD_PREPS = {"to", "toward", "towards", "until"}
+_AT_PREPS = {"at", "on", "onto", "into", "near", "by", "beside", "past", "behind", "over", "under", "in", "from",
+             "with", "of"}
+_NOT_A_PLACE = lx.PRONOUNS | {"where", "there", "here", "somewhere", "nowhere", "his", "her", "its", "their",
+                              "front", "side", "start", "end", "other"}
 _NP_STOP = {"and", "then", "for", "with", "while", "at", "to", "in", "on", "slowly", "quickly", "fast",
             "before", "after", "until", "as", "from", "of", "again"}
 
@@ -530,8 +535,9 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
             if not phrase:
                 k = start
                 continue
-            if norm.split()[0] in lx.DIRECTION_WORDS or norm.split()[0] in ("his", "her", "its", "their", "front", "side"):
-                # "to the left", "to his right": a direction, read below
+            head = (norm.split() or [""])[0]
+            if head in lx.DIRECTION_WORDS or head in _NOT_A_PLACE:
+                # "to the left", "to his right": a direction, read below; "to where he stood": no target
                 k = start
                 continue
             found = _resolve_target(phrase, targets)
@@ -548,7 +554,7 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
         if w in _AT_PREPS or w in ("around", "round", "across", "through"):
             phrase, end = _noun_phrase(rest, k + 1, text)
             norm = _normalise_name(phrase) if phrase else ""
-            if phrase and norm.split()[0] not in lx.DIRECTION_WORDS:
+            if phrase and (norm.split() or [""])[0] not in lx.DIRECTION_WORDS:
                 found = _resolve_target(phrase, targets)
                 if found is None and norm in lx.CAMERA_TARGET_WORDS and w in ("at", "around"):
                     found = CAMERA_TARGET
@@ -582,8 +588,6 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
             continue
         if t.word == "back" and category in ("gesture", "object") and action != "turn":
             continue
-        if t.word == "round" and prev not in ("turn", "turns", "around"):
-            pass
         directions.append(d)
     if re.search(r"\bback\s+and\s+forth\b|\bto\s+and\s+fro\b", low):
         directions = [d for d in directions if d not in ("forward", "backward")]
@@ -932,8 +936,6 @@ def parse(text: str, targets=(), num_frames: int = 93, fps: float = 25.0, camera
         what = f' ("{unknown[0]}" is not an action)' if unknown and unknown[0].strip() else ""
         raise InstructionError(f"no action found in the instruction{what}: describe what the character does.",
                                EXAMPLES[:3])
-    if unknown and not actions and cameras:
-        pass
     behaviours = {c.behaviour for c in cameras}
     if len(behaviours) > 1:
         raise InstructionError(f'the camera is asked to do {" and ".join(sorted(behaviours))} at once; pick one.',
