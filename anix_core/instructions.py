@@ -381,10 +381,12 @@ def _parse_camera(text: str) -> CameraPlan | None:
 
 
 def _side(low: str) -> str | None:
-    if re.search(r"\b(counter-?clockwise|anti-?clockwise|left\w*)\b", low):
-        return "left"
-    if re.search(r"\b(clockwise|right\w*)\b", low):
+    """Which way the camera moves, in its own frame: an orbit to the left is clockwise seen from
+    above (the camera looks at the character and moves to its left)."""
+    if re.search(r"\b(counter-?clockwise|anti-?clockwise|right\w*)\b", low):
         return "right"
+    if re.search(r"\b(clockwise|left\w*)\b", low):
+        return "left"
     return None
 
 
@@ -515,11 +517,7 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
             continue
         if w == "away" and k + 1 < len(rest) and rest[k + 1].word == "from":
             phrase, end = _noun_phrase(rest, k + 2, text)
-            found = _resolve_target(phrase, targets) if phrase else None
-            if found is None and _normalise_name(phrase) in lx.CAMERA_TARGET_WORDS:
-                found = CAMERA_TARGET
-            directions.append("away")
-            target = found or target
+            directions.append("away")  # the thing left behind is not a goal: no target
             consumed.update(range(k, end))
             k = end
             continue
