@@ -28,6 +28,12 @@ TRANSMITTANCE_MIN = 1e-4
 ALPHA_MAX = 0.999
 MAX_EXTEND = 3.33
 
+# Per-splat record read by the rasteriser: one row of REC float32 (64 bytes, one cache line).
+R_X, R_Y, R_CA, R_CB, R_CC, R_OPACITY, R_RGB, R_DEPTH, R_BOX_X, R_BOX_Y, R_SIGMA_MAX = 0, 1, 2, 3, 4, 5, 6, 9, 10, 11, 12
+REC = 16
+# sigma <= ln(255 opacity) is where alpha >= 1/255; the margin keeps row spans conservative.
+SIGMA_MARGIN = 1e-3
+
 # gsplat's SH constants (Sloan, "Efficient Spherical Harmonic Evaluation", JCGT 2013).
 SH_C0 = 0.2820947917738781
 SH_C1 = 0.48860251190292
@@ -117,14 +123,13 @@ def _sh_channel(c, degree, x, y, z, sh0, shN, i):
 @nb.njit(parallel=True, cache=True)
 def project(means, cov3d, opacities, sh0, shN, sh_degree,
             viewmat, fx, fy, cx, cy, width, height, near, far, eps2d, antialiased,
-            tile_width, tile_height,
-            xy, conic, depth, opac, rgb, box, rect):
+            tile_width, tile_height, rec, depth, rect):
     """Project every splat for one camera.
 
-    Outputs per splat i: xy [2] pixel centre of the mean; conic [3] (inverse 2D covariance a,b,c
-    for a dx^2 + 2 b dx dy + c dy^2); depth camera z; opac the opacity used for blending;
-    rgb = max(SH + 0.5, 0); box [2] half extents in pixels of the alpha >= 1/255 region;
-    rect [4] = tile x0, x1, y0, y1 (end exclusive), all zero when the splat is culled.
+    Outputs per splat i: rec [REC] the record the rasteriser reads (see R_* indices: mean in
+    pixels, conic = inverse 2D covariance (a, b, c) for a dx^2 + 2 b dx dy + c dy^2, blending
+    opacity, rgb = max(SH + 0.5, 0), camera z, half extents in pixels of the alpha >= 1/255
+    box); depth camera z; rect [4] = tile x0, x1, y0, y1 (end exclusive), zero when culled.
     """
     n = means.shape[0]
     campos_x = -(viewmat[0, 0] * viewmat[0, 3] + viewmat[1, 0] * viewmat[1, 3] + viewmat[2, 0] * viewmat[2, 3])
@@ -218,18 +223,20 @@ def project(means, cov3d, opacities, sh0, shN, sh_degree,
             continue
 
         inv_det = 1.0 / det
-        xy[i, 0] = mx
-        xy[i, 1] = my
-        conic[i, 0] = s11 * inv_det
-        conic[i, 1] = -s01 * inv_det
-        conic[i, 2] = s00 * inv_det
+        rec[i, R_X] = mx
+        rec[i, R_Y] = my
+        rec[i, R_CA] = s11 * inv_det
+        rec[i, R_CB] = -s01 * inv_det
+        rec[i, R_CC] = s00 * inv_det
+        rec[i, R_OPACITY] = o
+        rec[i, R_DEPTH] = z
         depth[i] = z
-        opac[i] = o
         # alpha >= 1/255 needs 0.5 d^T conic d <= ln(255 o): a box of sqrt(2 ln(255 o) cov_xx);
         # a small margin keeps it conservative under rounding.
         reach = 2.0 * math.log(o / ALPHA_THRESHOLD)
-        box[i, 0] = math.sqrt(reach * s00) * 1.001 + 0.01
-        box[i, 1] = math.sqrt(reach * s11) * 1.001 + 0.01
+        rec[i, R_SIGMA_MAX] = 0.5 * reach + SIGMA_MARGIN
+        rec[i, R_BOX_X] = math.sqrt(reach * s00) * 1.001 + 0.01
+        rec[i, R_BOX_Y] = math.sqrt(reach * s11) * 1.001 + 0.01
 
         dx = px - campos_x
         dy = py - campos_y
@@ -240,7 +247,7 @@ def project(means, cov3d, opacities, sh0, shN, sh_degree,
             dy /= norm
             dz /= norm
         for c in range(3):
-            rgb[i, c] = max(_sh_channel(c, sh_degree, dx, dy, dz, sh0, shN, i) + 0.5, 0.0)
+            rec[i, R_RGB + c] = max(_sh_channel(c, sh_degree, dx, dy, dz, sh0, shN, i) + 0.5, 0.0)
 
         rect[i, 0] = tx0
         rect[i, 1] = tx1
@@ -294,21 +301,32 @@ def sort_visible_by_depth(rect, depth):
 
 
 @nb.njit(parallel=True, cache=True)
-def bin_tiles(order, rect, tile_width, n_tiles, n_chunks):
-    """Counting sort of (splat, tile) pairs by tile, keeping the depth order of `order`.
+def gather(order, rec, rect, rec_out, rect_out):
+    """rec_out[j] = rec[order[j]], rect_out[j] = rect[order[j]]: records in depth order."""
+    for j in nb.prange(order.shape[0]):
+        g = order[j]
+        for k in range(REC):
+            rec_out[j, k] = rec[g, k]
+        for k in range(4):
+            rect_out[j, k] = rect[g, k]
 
-    Returns (offsets [n_tiles + 1], ids): the splats of tile t, front to back, are
-    ids[offsets[t]:offsets[t + 1]]. Chunks of `order` are counted in parallel.
+
+@nb.njit(parallel=True, cache=True)
+def bin_tiles(rect, tile_width, n_tiles, n_chunks):
+    """Counting sort of (splat, tile) pairs by tile, keeping the order of `rect`'s rows.
+
+    rect [M,4]: tile rects of splats already in depth order. Returns (offsets [n_tiles + 1],
+    ids): the rows of tile t, front to back, are ids[offsets[t]:offsets[t + 1]]. Chunks of rows
+    are counted and written in parallel.
     """
-    n = order.shape[0]
+    n = rect.shape[0]
     counts = np.zeros((n_chunks, n_tiles), np.int64)
     step = (n + n_chunks - 1) // n_chunks
     for c in nb.prange(n_chunks):
         for j in range(c * step, min(n, (c + 1) * step)):
-            g = order[j]
-            for ty in range(rect[g, 2], rect[g, 3]):
+            for ty in range(rect[j, 2], rect[j, 3]):
                 row = ty * tile_width
-                for tx in range(rect[g, 0], rect[g, 1]):
+                for tx in range(rect[j, 0], rect[j, 1]):
                     counts[c, row + tx] += 1
     offsets = np.empty(n_tiles + 1, np.int64)
     starts = np.empty((n_chunks, n_tiles), np.int64)
@@ -323,18 +341,17 @@ def bin_tiles(order, rect, tile_width, n_tiles, n_chunks):
     for c in nb.prange(n_chunks):
         pos = starts[c]
         for j in range(c * step, min(n, (c + 1) * step)):
-            g = order[j]
-            for ty in range(rect[g, 2], rect[g, 3]):
+            for ty in range(rect[j, 2], rect[j, 3]):
                 row = ty * tile_width
-                for tx in range(rect[g, 0], rect[g, 1]):
+                for tx in range(rect[j, 0], rect[j, 1]):
                     t = row + tx
-                    ids[pos[t]] = g
+                    ids[pos[t]] = j
                     pos[t] += 1
     return offsets, ids
 
 
 @nb.njit(parallel=True, cache=True, fastmath=True)
-def rasterize(offsets, ids, tile_order, xy, conic, depth, opac, rgb, box,
+def rasterize(offsets, ids, tile_order, rec,
               width, height, tile_width, bg_r, bg_g, bg_b, out_rgb, out_alpha, out_depth):
     """Front-to-back blending per 16x16 tile; writes rgb (+ background, clamped to 1), alpha, depth."""
     for k in nb.prange(tile_order.shape[0]):
@@ -355,27 +372,38 @@ def rasterize(offsets, ids, tile_order, xy, conic, depth, opac, rgb, box,
             if n_done >= n_pix:
                 break
             g = ids[j]
-            gx = xy[g, 0]
-            gy = xy[g, 1]
+            gx = rec[g, R_X]
+            gy = rec[g, R_Y]
             # pixel p has its centre at p + 0.5: keep |p + 0.5 - g| <= box
-            px0 = max(x0, int(math.ceil(gx - box[g, 0] - 0.5)))
-            px1 = min(x1 - 1, int(math.floor(gx + box[g, 0] - 0.5)))
-            py0 = max(y0, int(math.ceil(gy - box[g, 1] - 0.5)))
-            py1 = min(y1 - 1, int(math.floor(gy + box[g, 1] - 0.5)))
+            px0 = max(x0, int(math.ceil(gx - rec[g, R_BOX_X] - 0.5)))
+            px1 = min(x1 - 1, int(math.floor(gx + rec[g, R_BOX_X] - 0.5)))
+            py0 = max(y0, int(math.ceil(gy - rec[g, R_BOX_Y] - 0.5)))
+            py1 = min(y1 - 1, int(math.floor(gy + rec[g, R_BOX_Y] - 0.5)))
             if px1 < px0 or py1 < py0:
                 continue
-            ca = conic[g, 0]
-            cb = conic[g, 1]
-            cc = conic[g, 2]
-            o = opac[g]
-            r = rgb[g, 0]
-            gg = rgb[g, 1]
-            b = rgb[g, 2]
-            d = depth[g]
+            ca = rec[g, R_CA]
+            cb = rec[g, R_CB]
+            cc = rec[g, R_CC]
+            o = rec[g, R_OPACITY]
+            r = rec[g, R_RGB]
+            gg = rec[g, R_RGB + 1]
+            b = rec[g, R_RGB + 2]
+            d = rec[g, R_DEPTH]
+            sigma_max = rec[g, R_SIGMA_MAX]
+            inv_ca = np.float32(1.0) / ca
             for py in range(py0, py1 + 1):
                 dy = gy - (np.float32(py) + np.float32(0.5))
+                # the row's span of the ellipse sigma <= sigma_max, solved for dx = gx - (px + 0.5)
+                disc = (cb * cb - ca * cc) * dy * dy + np.float32(2.0) * ca * sigma_max
+                if disc < 0.0:
+                    continue
+                root = math.sqrt(disc)
+                dx_lo = (-cb * dy - root) * inv_ca
+                dx_hi = (-cb * dy + root) * inv_ca
+                qx0 = max(px0, int(math.ceil(gx - dx_hi - np.float32(0.5) - np.float32(0.01))))
+                qx1 = min(px1, int(math.floor(gx - dx_lo - np.float32(0.5) + np.float32(0.01))))
                 base = (py - y0) * tw - x0
-                for px in range(px0, px1 + 1):
+                for px in range(qx0, qx1 + 1):
                     p = base + px
                     if done[p]:
                         continue

@@ -35,13 +35,11 @@ class CpuRasterizer:
                        np.ascontiguousarray(scene.logit_opacities, np.float32),
                        self.cov3d, self.opacities)
         # per-camera work buffers, reused frame after frame
-        self.xy = np.zeros((n, 2), np.float32)
-        self.conic = np.zeros((n, 3), np.float32)
+        self.rec = np.zeros((n, K.REC), np.float32)
         self.depth = np.zeros(n, np.float32)
-        self.opac = np.zeros(n, np.float32)
-        self.rgb = np.zeros((n, 3), np.float32)
-        self.box = np.zeros((n, 2), np.float32)
         self.rect = np.zeros((n, 4), np.int32)
+        self.rec_sorted = np.zeros((n, K.REC), np.float32)
+        self.rect_sorted = np.zeros((n, 4), np.int32)
 
     def render_frames(self, cameras: Sequence, background) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Yield (rgb [H,W,3], alpha [H,W], depth [H,W]) per camera, lazily."""
@@ -63,15 +61,16 @@ class CpuRasterizer:
             K.project(self.means, self.cov3d, self.opacities, self.sh0, self.shN, self.sh_degree,
                       viewmat, intr[0, 0], intr[1, 1], intr[0, 2], intr[1, 2], width, height,
                       NEAR_PLANE, FAR_PLANE, EPS2D, self.antialiased, tile_w, tile_h,
-                      self.xy, self.conic, self.depth, self.opac, self.rgb, self.box, self.rect)
+                      self.rec, self.depth, self.rect)
             order = K.sort_visible_by_depth(self.rect, self.depth)
         else:
             order = np.zeros(0, np.int32)
-        n_chunks = 4 * numba.get_num_threads()
-        offsets, ids = K.bin_tiles(order, self.rect, tile_w, n_tiles, n_chunks)
-        K.rasterize(offsets, ids, _tile_order(n_tiles), self.xy, self.conic, self.depth, self.opac,
-                    self.rgb, self.box, width, height, tile_w, float(bg[0]), float(bg[1]), float(bg[2]),
-                    out_rgb, out_alpha, out_depth)
+        m = len(order)
+        rec, rect = self.rec_sorted[:m], self.rect_sorted[:m]
+        K.gather(order, self.rec, self.rect, rec, rect)
+        offsets, ids = K.bin_tiles(rect, tile_w, n_tiles, 4 * numba.get_num_threads())
+        K.rasterize(offsets, ids, _tile_order(n_tiles), rec, width, height, tile_w,
+                    float(bg[0]), float(bg[1]), float(bg[2]), out_rgb, out_alpha, out_depth)
         return out_rgb, out_alpha, out_depth
 
 
