@@ -476,8 +476,8 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
     verb_text = text[tokens[i].start:tokens[i + length - 1].end]
     rest = tokens[i + length:]
     directions: list[str] = []
-    if direction and key != lx.VERBS[key].action and " " in key:
-        directions.append(direction)
+    if direction and " " in key:
+        directions.append(direction)  # "step back", "turn around": the phrase says which way
 
     # targets and prepositional phrases
     consumed: set[int] = set()
