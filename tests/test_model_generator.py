@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import shutil
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
@@ -30,9 +28,13 @@ def make_generator(model_dir, **kw):
 def conditioning(frames=7, history=None, seed=3):
     rng = np.random.default_rng(0)
     views = {n: np.full((16, 8, 4), 200, np.uint8) for n in ("front", "left", "back", "right")}
-    return SimpleNamespace(scene_video=rng.random((frames, H, W, 3), dtype=np.float32),
-                           mask_video=np.ones((frames, H, W), np.float32), views=views,
-                           prompt="a character waves .", history_frames=history, seed=seed)
+    from anix_core.conditioning import Conditioning
+
+    return Conditioning(scene_video=rng.random((frames, H, W, 3), dtype=np.float32),
+                        scene_depth=np.zeros((frames, H, W), np.float32),
+                        mask_video=np.ones((frames, H, W), np.float32), views=views,
+                        prompt="A character is waving. <SEP>The character front view looks like <img>.",
+                        cameras=[], motion=None, history_frames=history, seed=seed)
 
 
 def test_clip_lengths_follow_the_vae_frame_rule():
