@@ -76,8 +76,9 @@ class ShotJob:
             self._follow(job)
         except deps.MissingDependency as exc:
             self._post("error", text=str(exc))
-        except Exception as exc:  # the user sees the message; the log keeps the trace
-            traceback.print_exc()
+        except Exception as exc:  # the user sees the message; unexpected ones also go to the console
+            if type(exc).__name__ not in ("BackendUnavailable", "ProtocolError", "JobFailed"):
+                traceback.print_exc()
             self._post("error", text=_friendly(exc, self.plan.address))
         finally:
             if client is not None:

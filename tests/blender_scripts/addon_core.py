@@ -70,10 +70,10 @@ for name in ("courtyard.ply", "courtyard_sh0.ply", "courtyard.compressed.ply", "
         mesh.attributes["scale"].data.foreach_get("vector", scale)
         entry.update(
             count=n, object=obj.name, path=obj["anix_splat_path"], sha256=obj["anix_splat_sha256"],
-            mean_linear_rgb=rgba[:, :3].mean(0).tolist(), first_linear_rgb=rgba[:50, :3].tolist(),
-            first_positions=pos.reshape(n, 3)[:50].tolist(), mean_opacity=float(opacity.mean()),
+            mean_linear_rgb=rgba[:, :3].mean(0, dtype=np.float64).tolist(), first_linear_rgb=rgba[:50, :3].tolist(),
+            first_positions=pos.reshape(n, 3)[:50].tolist(), mean_opacity=float(opacity.mean(dtype=np.float64)),
             alpha_equals_opacity=bool(np.allclose(rgba[:, 3], opacity)),
-            mean_scale=scale.reshape(n, 3).mean(0).tolist(), active_color=mesh.color_attributes.active_color_name)
+            mean_scale=scale.reshape(n, 3).mean(0, dtype=np.float64).tolist(), active_color=mesh.color_attributes.active_color_name)
     imports[name] = entry
 out["imports"] = imports
 out["draw_handler_after_import"] = viewport.is_registered()

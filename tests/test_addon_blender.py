@@ -1,0 +1,307 @@
+"""The Blender extension in real Blender (bpy 5.0.1), installed from the release zip the way a
+user installs it. Blender runs in subprocesses (tests/blender_scripts/addon_*.py) that print one
+JSON result; each script checks many behaviours so Blender starts only a few times."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "tests" / "blender_scripts"
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+pytest.importorskip("bpy", reason="needs bpy==5.0.1 (real Blender as a Python module)")
+
+import build_addon  # noqa: E402
+
+pytestmark = pytest.mark.blender
+SH_C0 = 0.28209479177387814
+
+
+def srgb_to_linear(c):
+    c = np.asarray(c, np.float64)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def run_blender(script: str, args: dict, user_dir: Path, timeout: float = 240) -> dict:
+    """Run a script inside Blender (python + bpy) in a clean user folder; return its JSON result."""
+    env = dict(os.environ, ANIX_TEST_ARGS=json.dumps(args), BLENDER_USER_RESOURCES=str(user_dir),
+               PYTHONPATH="")  # the add-on must not see this repository: it uses what the zip carries
+    proc = subprocess.run([sys.executable, str(SCRIPTS / script)], env=env, cwd=str(user_dir),
+                          capture_output=True, text=True, timeout=timeout)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("ANIX_RESULT ")]
+    assert proc.returncode == 0 and lines, f"{script} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    result = json.loads(lines[-1][len("ANIX_RESULT "):])
+    result["_stderr"] = proc.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def addon_zip(tmp_path_factory):
+    out = tmp_path_factory.mktemp("addon_dist")
+    try:
+        return build_addon.build(out, with_wheels=True)
+    except build_addon.BuildError as exc:
+        if "pip could not download" not in str(exc):
+            raise
+        return build_addon.build(out, with_wheels=False)
+
+
+@pytest.fixture(scope="module")
+def core(addon_zip, fixtures_dir, tmp_path_factory):
+    work = tmp_path_factory.mktemp("addon_core")
+    (work / "frames").mkdir()
+    return run_blender("addon_core.py", {"zip": str(addon_zip), "fixtures": str(fixtures_dir),
+                                         "out": str(work / "frames")}, work)
+
+
+# ---- install --------------------------------------------------------------------------------------
+
+def test_the_zip_installs_and_enables_like_a_users_install(core):
+    assert core["install"] == {"install": ["FINISHED"], "enabled": True}
+    assert "/extensions/user_default/anix_studio/" in core["addon_file"]
+    assert core["vendored"] is True
+    assert "/anix_studio/_vendor/anix_core/splats/" in core["splats_module"]
+    assert "/anix_studio/_vendor/backend/client.py" in core["client_module"]
+    assert all(core["operators"].values()), core["operators"]
+    assert core["import_menu"] is True
+
+
+def test_blender_unpacks_the_bundled_pyzmq_and_msgpack_for_its_own_python(core):
+    if not core["wheel_tags"]:
+        pytest.skip("zip built without wheels (package index unreachable)")
+    site = core["wheel_site"]
+    assert "zmq" in site and "msgpack" in site
+    tags = {k.split("-")[0]: v for k, v in core["wheel_tags"].items()}
+    py = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    assert any(t.startswith(f"{py}-") for t in tags["pyzmq"]), tags
+    assert any(t.startswith(f"{py}-{py}-") for t in tags["msgpack"]), tags
+
+
+# ---- import ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["courtyard.ply", "courtyard_sh0.ply", "courtyard.compressed.ply",
+                                  "courtyard.splat", "courtyard.spz"])
+def test_every_splat_format_imports_with_its_count_and_sh_dc_colours(core, truth, name):
+    entry = core["imports"][name]
+    assert entry["result"] == ["FINISHED"], entry["error"]
+    assert entry["count"] == len(truth["means"])
+    expected = srgb_to_linear(np.clip(0.5 + SH_C0 * truth["sh0"].astype(np.float64), 0, 1))
+    tolerance = 1e-5 if name in ("courtyard.ply", "courtyard_sh0.ply") else 0.01
+    np.testing.assert_allclose(entry["mean_linear_rgb"], expected.mean(0), atol=tolerance)
+    if name in ("courtyard.ply", "courtyard_sh0.ply"):  # same order as the truth arrays
+        np.testing.assert_allclose(entry["first_linear_rgb"], expected[:50], atol=1e-5)
+        np.testing.assert_allclose(entry["first_positions"], truth["means"][:50], atol=1e-6)
+        np.testing.assert_allclose(entry["mean_opacity"], (1 / (1 + np.exp(-truth["logit_opacities"].astype(np.float64)))).mean(),
+                                   rtol=1e-4)
+        np.testing.assert_allclose(entry["mean_scale"], np.exp(truth["log_scales"].astype(np.float64)).mean(0), rtol=1e-4)
+    assert entry["alpha_equals_opacity"] and entry["active_color"] == "color"
+
+
+def test_the_object_remembers_its_file_and_sha256(core, fixtures_dir):
+    import hashlib
+
+    entry = core["imports"]["courtyard.spz"]
+    path = fixtures_dir / "courtyard.spz"
+    assert entry["path"] == str(path)
+    assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_legal_ply_variants_import(core):
+    for name in ("valid_big_endian.ply", "valid_ascii.ply"):
+        assert core["imports"][name]["result"] == ["FINISHED"] and core["imports"][name]["count"] == 4
+
+
+def test_bad_files_give_a_report_that_names_the_problem_not_a_traceback(core):
+    bad = core["bad"]
+    assert bad["nan_inf.ply"]["result"] == ["FINISHED"]  # loadable: the non-finite splats are dropped
+    refused = {k: v for k, v in bad.items() if k != "nan_inf.ply"}
+    assert len(refused) == 7
+    for name, entry in refused.items():
+        assert entry["result"] == ["ERROR_REPORTED"], (name, entry)
+        assert entry["error"].startswith("Error: AniX: cannot import:") and name in entry["error"]
+        assert "Traceback" not in entry["error"]
+    assert "f_dc_0" in refused["point_cloud_only.ply"]["error"]
+
+
+def test_the_draw_handler_exists_only_once_splat_objects_exist(core):
+    assert core["draw_handler_before_import"] is False
+    assert core["draw_handler_after_import"] is True
+
+
+# ---- camera export --------------------------------------------------------------------------------
+
+def test_per_frame_camera_export_matches_camera_from_blender_including_an_animated_lens(core):
+    from anix_core.cameras import Camera
+
+    cam = core["camera"]
+    assert core["frame_after_export"] == 3  # the user's current frame is restored
+    assert len(cam["exported"]) == 5
+    for exported, raw in zip(cam["exported"], cam["raw"]):
+        expected = Camera.from_blender(np.array(raw["matrix_world"]), raw["lens"], raw["sensor_width"],
+                                       raw["sensor_height"], raw["sensor_fit"], raw["shift_x"], raw["shift_y"],
+                                       64, 48).to_dict()
+        np.testing.assert_allclose(exported["world_to_camera"], expected["world_to_camera"], atol=1e-9)
+        np.testing.assert_allclose(exported["K"], expected["K"], atol=1e-9)
+        assert (exported["width"], exported["height"]) == (64, 48)
+    lens = [r["lens"] for r in cam["raw"]]
+    assert lens[0] == pytest.approx(35.0) and lens[-1] == pytest.approx(70.0)
+    assert cam["exported"][-1]["K"][0][0] == pytest.approx(2 * cam["exported"][0]["K"][0][0])
+
+
+def test_exported_cameras_project_like_blender_itself(core):
+    from anix_core.cameras import Camera
+
+    cam = core["camera"]
+    points = np.array(cam["points"])
+    for exported, blender_px in zip(cam["exported"], cam["blender_px"]):
+        uv, depth = Camera.from_dict(exported).project(points)
+        blender = np.array(blender_px)
+        np.testing.assert_allclose(uv, blender[:, :2], atol=2e-3)
+        np.testing.assert_allclose(depth, blender[:, 2], rtol=1e-5)
+
+
+# ---- sequencer and request checks ----------------------------------------------------------------
+
+def test_strips_take_a_free_channel_and_keep_the_request(core):
+    vse = core["vse"]
+    assert vse["channels"] == [1, 2, 1]  # overlapping shots stack, a later one reuses channel 1
+    assert vse["range"] == [1, 4]
+    assert vse["elements"] == ["frame_0000.png", "frame_0001.png", "frame_0002.png"]
+    assert vse["stored"] == {"instruction": "walks", "seed": 3, "job_id": "j1", "num_frames": 3}
+    assert vse["props"] == {"anix_instruction": "walks", "anix_seed": 3, "anix_job_id": "j1"}
+
+
+def test_a_moved_splat_file_is_reported_with_a_fix(core):
+    assert "Locate Splat File" in core["moved"]["message"]
+    assert core["moved"]["fix"] == "anix.relocate_splats"
+
+
+def test_missing_views_anchor_and_camera_are_reported_with_fixes_before_anything_is_sent(core):
+    p = core["problems"]
+    assert "front, left, back, right" in p["views"]["error"] and p["views"]["fix"] == "anix.load_views_folder"
+    assert "Add Anchor" in p["anchor"]["error"] and p["anchor"]["fix"] == "anix.add_anchor"
+    assert "no active camera" in p["camera"]["error"] and p["camera"]["fix"] == "anix.add_camera"
+
+
+def test_register_unregister_twice_leaves_nothing_behind(core):
+    cycles = core["cycles"]
+    enabled, disabled = cycles[0], cycles[1]
+    assert enabled["scene_prop"] and enabled["operators"] and enabled["load_post"] == 1 and enabled["menu"] == 1
+    for state in cycles[1::2]:
+        assert state == {"scene_prop": False, "operators": [], "load_post": 0, "menu": 0, "timer": False,
+                         "draw_handler": False}
+    for state in cycles[2::2]:
+        assert state == enabled  # re-enabling restores exactly one of everything
+    assert disabled == cycles[-1]
+
+
+# ---- generate against a real backend --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def generated(addon_zip, fixtures_dir, tmp_path_factory):
+    from backend_helpers import ServerProcess
+
+    work = tmp_path_factory.mktemp("addon_generate")
+    (work / "frames").mkdir()
+    server = ServerProcess(cache_dir=work / "cache")
+    try:
+        workers = server.wait_workers(1)
+        result = run_blender("addon_generate.py", {
+            "zip": str(addon_zip), "fixtures": str(fixtures_dir), "out": str(work / "frames"),
+            "address": server.address, "dead_address": "tcp://127.0.0.1:9", "server_pid": server.proc.pid,
+            "frames": 4, "slow_frames": 300}, work, timeout=400)
+    finally:
+        server.stop()
+        for pid in locals().get("workers", []):
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+    return result
+
+
+def _strip_by_seed(strips: dict, seed: int) -> list:
+    return [s for s in strips.values() if s["props"].get("anix_seed") == seed]
+
+
+def test_generate_wait_true_blocks_until_the_strip_is_in_the_sequencer(generated):
+    from backend.standin import pattern_frame
+    from PIL import Image
+
+    wait = generated["wait"]
+    assert wait["result"] == ["FINISHED"], wait["error"]
+    (strip,) = _strip_by_seed(wait["strips"], 7)
+    assert (strip["start"], strip["end"], strip["count"]) == (1, 5, 4)
+    assert strip["files"] == [f"frame_{i:04d}.png" for i in range(4)]
+    stored = strip["stored"]
+    assert stored["instruction"] == "walks forward" and stored["seed"] == 7 and stored["job_id"]
+    assert strip["props"]["anix_job_id"] == stored["job_id"]
+    assert stored["num_frames"] == 4 and (stored["width"], stored["height"]) == (64, 48)
+    assert stored["anchor"]["position"] == pytest.approx([0.0, -1.5, 0.0])
+    for i, name in enumerate(strip["files"]):  # the bytes the backend made, unchanged
+        frame = np.asarray(Image.open(os.path.join(strip["directory"], name)).convert("RGB"))
+        np.testing.assert_array_equal(frame, pattern_frame(7, i, 64, 48))
+
+
+def test_generate_through_the_timer_tick_reports_progress_and_lands_a_strip(generated):
+    tick = generated["tick"]
+    assert tick["result"] == ["FINISHED"] and tick["timer_registered"] is True
+    assert len(tick["statuses"]) >= 2  # the panel showed the way there, not only the end
+    assert tick["statuses"][-1].startswith("Done: 4 frames")
+    assert tick["progress"] == 1.0 and tick["running"] is False
+    assert tick["tick_return_when_idle"] is None  # the timer stops itself when no shot runs
+    (strip,) = _strip_by_seed(tick["strips"], 8)
+    assert (strip["start"], strip["count"]) == (1, 4) and strip["channel"] == 2  # channel 1 is taken
+
+
+def test_continue_shot_starts_where_the_selected_strip_ends_and_regenerate_takes_a_new_seed(generated):
+    cont, regen = generated["continue"], generated["regenerate"]
+    assert cont["result"] == ["FINISHED"], cont["error"]
+    previous = cont["previous"]
+    new = [s for s in cont["strips"].values() if s["start"] == previous["end"]]
+    assert len(new) == 1 and new[0]["count"] == 4
+    assert new[0]["stored"]["options"]["continue_from"] == previous["stored"]["job_id"]
+    assert regen["result"] == ["FINISHED"], regen["error"]
+    assert regen["seed_now"] == 9
+    (strip,) = _strip_by_seed(regen["strips"], 9)
+    assert strip["start"] == previous["start"] and strip["stored"]["instruction"] == "walks forward"
+
+
+def test_cancel_mid_shot_stops_quickly_and_keeps_the_frames_received(generated):
+    c = generated["cancel"]
+    assert c["cancel_result"] == ["FINISHED"] and c["frames_at_cancel"] >= 1
+    assert c["state"] == "cancelled" and c["still_active"] is False
+    assert c["seconds_to_stop"] < 10
+    assert len(c["frames_kept"]) >= c["frames_at_cancel"] and len(c["frames_kept"]) < 300
+    assert c["new_strips"] == [] and c["status"].startswith("Cancelled")
+
+
+def test_no_backend_is_reported_within_seconds_with_what_to_do(generated):
+    down = generated["down"]
+    assert down["result"] == ["ERROR_REPORTED"]
+    assert down["seconds"] < 6
+    assert "tcp://127.0.0.1:9" in down["error"] and "Start the backend" in down["error"]
+    assert "Traceback" not in down["error"]
+    assert generated["down_check"]["backend_status"] == "not reachable"
+
+
+def test_a_remote_backend_without_online_access_is_refused_with_the_setting_to_change(generated):
+    remote = generated["remote"]
+    assert remote["online_access"] is False
+    assert remote["result"] == ["ERROR_REPORTED"] and "Allow Online Access" in remote["error"]
+
+
+def test_a_backend_that_dies_mid_shot_keeps_the_frames_and_ends_with_a_clear_error(generated):
+    died = generated["died"]
+    assert died["frames_at_kill"] >= 1 and died["state"] == "error" and died["still_active"] is False
+    assert died["seconds_to_error"] < 15
+    assert "stopped answering" in died["job_error"] and "received so far" in died["job_error"]
+    assert died["frames_kept"] >= died["frames_at_kill"]
