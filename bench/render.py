@@ -4,12 +4,18 @@
 
 The 1M scene is the courtyard densified: each splat split into copies jittered inside it, scaled
 down so the surfaces keep their coverage (as a denser capture of the same place would be).
-The first call (kernel compilation, or loading the on-disk cache) is timed separately.
+Reported separately: kernel compilation in a fresh process with an empty numba cache, the scene
+set-up (activations, or the upload to the GPU), the first frame (loads the on-disk kernel cache,
+or gsplat's JIT build), then the steady per-frame time (CPU: median and best over the frames;
+gsplat: the whole batched video divided by its frame count).
 """
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,19 +59,65 @@ def orbit_cameras(n: int) -> list[Camera]:
     return out
 
 
-def time_backend(name: str, scene: GaussianScene, cameras: list[Camera]) -> tuple[float, float]:
-    """(first call seconds for one frame, steady seconds per frame over all cameras)."""
+def time_backend(name: str, scene: GaussianScene, cameras: list[Camera]) -> dict:
+    """Seconds: scene set-up (activations / upload), first frame, then the median and best frame."""
+    from anix_core.render import make_rasterizer
+
+    sync = _cuda_sync if name == "gsplat" else (lambda: None)
+    bg = np.zeros(3, np.float32)
     t0 = time.perf_counter()
-    render(scene, cameras[:1], backend=name)
+    rasterizer = make_rasterizer(scene, name)
+    sync()
+    setup = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    next(iter(rasterizer.render_frames(cameras[:1], bg)))
+    sync()
     first = time.perf_counter() - t0
-    if name == "gsplat":
-        import torch
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    render(scene, cameras, backend=name)
-    if name == "gsplat":
-        torch.cuda.synchronize()
-    return first, (time.perf_counter() - t0) / len(cameras)
+    if name == "gsplat":  # batched: time the whole video, report per frame
+        t0 = time.perf_counter()
+        for _ in rasterizer.render_frames(cameras, bg):
+            pass
+        sync()
+        total = time.perf_counter() - t0
+        return {"setup": setup, "first": first, "median": total / len(cameras), "best": total / len(cameras),
+                "total": total}
+    times = []
+    cpu0 = _cpu_seconds()
+    for cam in cameras:
+        t0 = time.perf_counter()
+        next(iter(rasterizer.render_frames([cam], bg)))
+        times.append(time.perf_counter() - t0)
+    cpu = (_cpu_seconds() - cpu0) / len(cameras)
+    return {"setup": setup, "first": first, "median": float(np.median(times)), "best": min(times),
+            "total": sum(times), "cpu": cpu}
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads: less sensitive to other load than wall time."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _cuda_sync() -> None:
+    import torch
+
+    torch.cuda.synchronize()
+
+
+def cold_compile_seconds() -> float:
+    """Wall time of a first tiny CPU render in a fresh process with an empty numba cache."""
+    code = ("import time, numpy as np; t = time.perf_counter();"
+            "from anix_core.render import render; from anix_core.cameras import Camera;"
+            "from anix_core.splats.scene import GaussianScene;"
+            "s = GaussianScene(np.zeros((1, 3)), [[1, 0, 0, 0]], np.zeros((1, 3)), [0.0], np.zeros((1, 3)), np.zeros((1, 15, 3)));"
+            "render(s, [Camera.look_at([0, -3, 0], [0, 0, 0], 32, 32)], backend='cpu');"
+            "print(time.perf_counter() - t)")
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=str(REPO))
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> int:
@@ -84,14 +136,21 @@ def main(argv=None) -> int:
     courtyard = load_courtyard()
     scenes = {f"courtyard ({courtyard.count:,} splats)": courtyard,
               f"densified ({args.splats:,} splats)": densify(courtyard, args.splats)}
-    print(f"{WIDTH}x{HEIGHT}, numba threads {numba.get_num_threads()}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"{WIDTH}x{HEIGHT}, numba threads {numba.get_num_threads()}, load average {load:.1f} on {os.cpu_count()} cores")
+    if "cpu" in backends:
+        print(f"cpu    kernel compilation (empty cache, fresh process): {cold_compile_seconds():.1f} s")
     for name in backends:
         frames = args.frames if name == "cpu" else args.gpu_frames
         cameras = orbit_cameras(frames)
         for label, scene in scenes.items():
-            first, per_frame = time_backend(name, scene, cameras)
-            print(f"{name:6s} {label:28s} first call {first:6.2f} s   "
-                  f"{per_frame:.4f} s/frame over {frames} frames ({per_frame * frames:.3f} s total)")
+            t = time_backend(name, scene, cameras)
+            print(f"{name:6s} {label:28s} set-up {t['setup']:.3f} s, first frame {t['first']:.3f} s, "
+                  f"then {t['median']:.4f} s/frame median, {t['best']:.4f} best "
+                  f"({frames} frames in {t['total']:.3f} s)")
+            if "cpu" in t:
+                print(f"{'':6s} {'':28s} CPU time {t['cpu']:.3f} core-s/frame "
+                      f"(= {t['cpu'] / numba.get_num_threads():.3f} s/frame on {numba.get_num_threads()} idle cores)")
     return 0
 
 
