@@ -305,3 +305,28 @@ def test_a_backend_that_dies_mid_shot_keeps_the_frames_and_ends_with_a_clear_err
     assert died["seconds_to_error"] < 15
     assert "stopped answering" in died["job_error"] and "received so far" in died["job_error"]
     assert died["frames_kept"] >= died["frames_at_kill"]
+
+
+# ---- import speed ---------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_million_splats_import_in_under_two_seconds(addon_zip, tmp_path):
+    from anix_core.splats import GaussianScene, save
+
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    quats = rng.normal(size=(n, 4)).astype(np.float32)
+    quats /= np.linalg.norm(quats, axis=1, keepdims=True)
+    scene = GaussianScene(rng.normal(size=(n, 3)).astype(np.float32) * 5, quats,
+                          rng.normal(-4, 0.5, (n, 3)).astype(np.float32), rng.normal(size=n).astype(np.float32),
+                          rng.normal(size=(n, 3)).astype(np.float32) * 0.5,
+                          rng.normal(size=(n, 15, 3)).astype(np.float32) * 0.1)  # SH degree 3, ~236 MB
+    path = tmp_path / "million.ply"
+    save(scene, path)
+    result = run_blender("addon_import_speed.py", {"zip": str(addon_zip), "path": str(path)}, tmp_path)
+    assert result["count"] == n
+    assert {"color", "opacity", "scale", "rotation"} <= set(result["attributes"])
+    best = min(result["anix_seconds"])
+    print(f"1M splats: AniX import {best:.2f} s (includes sha256), Blender PLY import "
+          f"{result['blender_ply_seconds']:.2f} s")
+    assert best <= 2.0
