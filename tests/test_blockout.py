@@ -1,0 +1,127 @@
+"""The blockout generator: the right view for the heading, occlusion by the scene, the protocol."""
+import math
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from anix_core.cameras import Camera
+from anix_core.conditioning import Conditioning, build_conditioning
+from anix_core.generators import GenerationCancelled, create
+from anix_core.generators.blockout import BlockoutGenerator, view_weights
+from anix_core.masks import box_masks
+from anix_core.planning import plan_motion
+from anix_core.shot import VIEW_NAMES, Anchor, ShotSpec
+from anix_core.splats import load
+
+SKY = (0.55, 0.7, 0.9)
+
+
+@pytest.fixture(scope="module")
+def courtyard(fixtures_dir):
+    return load(fixtures_dir / "courtyard_sh0.ply")
+
+
+@pytest.fixture(scope="module")
+def robot_views(fixtures_dir):
+    return {n: np.array(Image.open(fixtures_dir / "character" / f"robot_{n}.png").convert("RGBA")) for n in VIEW_NAMES}
+
+
+def shot_for(scene, views, text, anchor, heading_deg, frames=25, width=208, height=120, **kw):
+    return ShotSpec(scene=scene, views=views, anchor=Anchor(np.array(anchor, float), math.radians(heading_deg), 1.8),
+                    instruction=text, num_frames=frames, width=width, height=height,
+                    options={"background": SKY}, **kw)
+
+
+def character_colours(frames, masks):
+    """Fractions of the character box's pixels that are backpack-dark and visor-cyan."""
+    px = frames[masks > 0].astype(np.float32) / 255
+    dark = (px.max(axis=1) < 0.12).mean()
+    r, g, b = px[:, 0], px[:, 1], px[:, 2]
+    cyan = ((g - r > 0.12) & (np.abs(g - b) < 0.06)).mean()  # the pale cyan visor (0.56, 0.75, 0.77)
+    return dark, cyan
+
+
+def test_walking_away_shows_the_back_and_toward_the_camera_the_front(courtyard, robot_views):
+    away = build_conditioning(shot_for(courtyard, robot_views, "the robot walks forward, camera follows", (-2.5, -5.0, 0.0), 90))
+    frames = create("blockout").generate(away)
+    dark, cyan = character_colours(frames, away.mask_video)
+    assert dark > 0.04 and cyan < 0.002
+
+    facing_cam = Camera.look_at([-2.5, 0.0, 1.4], [-2.5, -4.0, 0.9], 208, 120, fov_x_deg=50)
+    toward = build_conditioning(shot_for(courtyard, robot_views, "the robot walks forward", (-2.5, -4.0, 0.0), 90,
+                                         cameras=[facing_cam]))
+    frames = create("blockout").generate(toward)
+    dark, cyan = character_colours(frames, toward.mask_video)
+    assert cyan > 0.004 and dark < 0.02
+
+
+def test_a_pillar_between_camera_and_character_hides_it(courtyard, robot_views):
+    # the yellow pillar (4, -4), radius 0.35, stands between the camera and the robot
+    cam = Camera.look_at([4.0, -8.0, 1.2], [4.0, 0.0, 0.9], 208, 120, fov_x_deg=40)
+    cond = build_conditioning(shot_for(courtyard, robot_views, "the robot waves", (4.85, -1.0, 0.0), 0, frames=2,
+                                       cameras=[cam]))
+    frames = create("blockout").generate(cond)
+    scene = (np.clip(cond.scene_video, 0, 1) * 255 + 0.5).astype(np.uint8)
+    (foot_uv,), (char_depth,) = cam.project(cond.motion.root_positions[:1])
+    box = cond.mask_video[0] > 0
+    box[int(foot_uv[1]) - 3:] = False  # above the feet (the contact shadow may darken the floor in front)
+    nearer = box & (cond.scene_depth[0] > 0) & (cond.scene_depth[0] < char_depth - 0.5)
+    changed = np.abs(frames[0].astype(int) - scene[0]).max(axis=-1) > 3
+    assert nearer.sum() > 50            # the pillar covers part of the character's box
+    assert not changed[nearer].any()    # and there the scene shows, untouched
+    assert changed[box & ~nearer].sum() > 50  # the rest of the robot is drawn
+
+
+def test_view_weights_blend_the_two_neighbouring_views():
+    assert view_weights(0.0) == [("front", 1.0), ("left", 0.0)]
+    assert dict(view_weights(math.pi))["back"] == pytest.approx(1.0)
+    assert dict(view_weights(-math.pi / 2))["right"] == pytest.approx(1.0)
+    half = dict(view_weights(math.radians(45)))
+    assert half["front"] == pytest.approx(0.5) and half["left"] == pytest.approx(0.5)
+    assert sum(w for _, w in view_weights(math.radians(70))) == pytest.approx(1.0)
+
+
+def test_walk_bob_only_while_moving():
+    gen = BlockoutGenerator()
+    moving = [gen.bob_m(1.4, d, 1.8) for d in np.linspace(0, 2, 40)]
+    assert max(moving) > 0.02 and min(moving) < 0.005
+    assert gen.bob_m(0.0, 1.3, 1.8) == 0.0
+
+
+def synthetic_conditioning(courtyard, views, frames, width, height):
+    """Conditioning with a flat grey scene (no render), for fast generator checks."""
+    shot = shot_for(courtyard, views, "the robot walks to the left, static camera", (2.0, -5.0, 0.0), 90,
+                    frames=frames, width=width, height=height)
+    motion = plan_motion(shot)
+    masks = box_masks(motion.cameras, motion.root_positions, motion.headings, 1.8)
+    return Conditioning(np.full((frames, height, width, 3), 0.5, np.float32), np.zeros((frames, height, width), np.float32),
+                        masks, views, "A character is walking to the left.", motion.cameras, motion, fps=25.0)
+
+
+def test_generators_report_progress_frames_and_honour_cancel(courtyard, robot_views):
+    cond = synthetic_conditioning(courtyard, robot_views, 6, 96, 64)
+    seen, progress = [], []
+    frames = create("blockout").generate(cond, on_progress=lambda s, d, t: progress.append((d, t)),
+                                         on_frame=lambda i, f: seen.append((i, f.shape, f.dtype)))
+    assert frames.shape == (6, 64, 96, 3) and frames.dtype == np.uint8
+    assert [i for i, _, _ in seen] == list(range(6)) and seen[0][1:] == ((64, 96, 3), np.uint8)
+    assert progress[-1] == (6, 6)
+    plain = create("render").generate(cond)
+    assert np.all(plain == 128)
+    calls = iter([False, False, True])
+    with pytest.raises(GenerationCancelled):
+        create("blockout").generate(cond, should_cancel=lambda: next(calls))
+    with pytest.raises(ValueError, match="unknown generator"):
+        create("magic")
+
+
+def test_blockout_composites_93_frames_at_832x480_quickly(courtyard, robot_views):
+    cond = synthetic_conditioning(courtyard, robot_views, 93, 832, 480)
+    start = time.perf_counter()
+    frames = create("blockout").generate(cond)
+    elapsed = time.perf_counter() - start
+    assert frames.shape == (93, 480, 832, 3)
+    assert (frames != 128).any(axis=(1, 2, 3)).all()  # the robot is in every frame
+    assert elapsed < 20.0
