@@ -64,11 +64,13 @@ class PatternGenerator:
     name = "pattern"
 
     def generate(self, spec, on_progress=None, should_cancel=None, on_frame=None) -> np.ndarray:
+        """Option `static` (bool): every frame is frame 0 (measures transport, not numpy)."""
         frames = []
+        first = pattern_frame(spec.seed, 0, spec.width, spec.height)
         for index in range(spec.num_frames):
             if should_cancel and should_cancel():
                 raise InterruptedError("cancelled")
-            frame = pattern_frame(spec.seed, index, spec.width, spec.height)
+            frame = first if spec.options.get("static") else pattern_frame(spec.seed, index, spec.width, spec.height)
             frames.append(frame)
             if on_frame:
                 on_frame(index, frame)

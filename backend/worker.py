@@ -268,6 +268,8 @@ def serve_worker(connect: str, config) -> int:
                     header = P.unpack_header(frames[0].bytes)
                     kind = header["type"]
                     if kind == "job":
+                        if runner is not None:
+                            runner.join(timeout=5.0)  # it has sent its last event and is closing its socket
                         if runner is not None and runner.is_alive():
                             send(P.ERROR, job=header["job"], code=P.E_INTERNAL, field="", message="worker busy")
                             continue

@@ -130,6 +130,25 @@ def test_the_render_generator_renders_the_uploaded_scene_along_the_request_camer
     assert np.abs(frames[0].astype(int) - frames[1].astype(int)).mean() > 1  # the camera moved
 
 
+@pytest.mark.slow
+def test_the_default_blockout_generator_puts_the_character_into_the_scene(server, fixtures_dir):
+    views = {n: fixtures_dir / "character" / f"robot_{n}.png" for n in P.VIEW_NAMES}
+    cameras = [c for c in orbit_cameras(12)[:3]]
+    for cam in cameras:  # closer, so the character covers some pixels
+        cam["world_to_camera"][2][3] -= 5.0
+    with Client(server.address) as client:
+        sha = client.ensure_scene(fixtures_dir / "courtyard_sh0.ply")
+        shot = {"scene": sha, "num_frames": 3, "width": W, "height": H, "cameras": cameras, "encoding": "raw",
+                "instruction": "waves", "anchor": {"position": [2.0, 0.0, 0.0], "heading_rad": 0.0}}
+        assert client.hello()["default_generator"] == "blockout"
+        with_character, last = collect(client.submit(shot, views=views), timeout=170)
+        assert isinstance(last, Done), last
+        scene_only, _ = collect(client.submit(dict(shot, generator="render")), timeout=120)
+    assert sorted(with_character) == [0, 1, 2]
+    changed = np.abs(with_character[0].astype(int) - scene_only[0].astype(int)).max(axis=-1) > 30
+    assert 0.002 < changed.mean() < 0.5  # the character covers part of the frame, not all of it
+
+
 def test_submit_errors_name_the_field_and_the_limit(server):
     with Client(server.address) as client:
         with pytest.raises(ProtocolError) as err:
