@@ -1,6 +1,7 @@
 """CPU backend: gsplat's classic rasterisation in numba kernels (see `_kernels`)."""
 from __future__ import annotations
 
+import functools
 from typing import Iterator, Sequence
 
 import numba
@@ -74,6 +75,7 @@ class CpuRasterizer:
         return out_rgb, out_alpha, out_depth
 
 
+@functools.lru_cache(maxsize=16)
 def _tile_order(n_tiles: int) -> np.ndarray:
     """A fixed shuffle of the tiles, so threads get a fair share of busy and empty regions."""
     return np.random.default_rng(0).permutation(n_tiles).astype(np.int64)

@@ -1,4 +1,8 @@
-"""CUDA backend: `gsplat.rasterization` in classic (or antialiased) mode, frames batched in chunks."""
+"""CUDA backend: `gsplat.rasterization` in classic (or antialiased) mode, frames batched in chunks.
+
+gsplat's PyPI package ships CUDA sources: the first render on a machine JIT-compiles them (needs
+nvcc and ninja, several minutes) and caches the build for later runs.
+"""
 from __future__ import annotations
 
 from typing import Iterator, Sequence
