@@ -136,6 +136,14 @@ def test_the_draw_handler_exists_only_once_splat_objects_exist(core):
     assert core["draw_handler_after_import"] is True
 
 
+def test_the_viewport_draws_visible_splats_with_display_colours_and_world_radii(core, truth):
+    arrays = core["draw_arrays"]
+    opacity = 1 / (1 + np.exp(-truth["logit_opacities"]))
+    assert abs(arrays["points"] - int((opacity >= 0.05).sum())) <= 2  # near-transparent splats are skipped
+    assert arrays["colors_shape"] == [arrays["points"], 4]
+    assert arrays["min_radius"] > 0 and 0 <= arrays["colour_range"][0] <= arrays["colour_range"][1] <= 1
+
+
 # ---- camera export --------------------------------------------------------------------------------
 
 def test_per_frame_camera_export_matches_camera_from_blender_including_an_animated_lens(core):

@@ -77,6 +77,9 @@ for name in ("courtyard.ply", "courtyard_sh0.ply", "courtyard.compressed.ply", "
     imports[name] = entry
 out["imports"] = imports
 out["draw_handler_after_import"] = viewport.is_registered()
+pos, colors, radii = viewport.point_arrays(bpy.data.objects[imports["courtyard.ply"]["object"]].data)
+out["draw_arrays"] = {"points": len(pos), "colors_shape": list(colors.shape), "min_radius": float(radii.min()),
+                      "colour_range": [float(colors[:, :3].min()), float(colors[:, :3].max())]}
 
 bad = {}
 for name in sorted(os.listdir(os.path.join(fx, "bad"))):
