@@ -219,7 +219,7 @@ def register(subparsers) -> None:
     p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
     p.add_argument("--width", type=int, default=832, help="image width in pixels (default 832)")
     p.add_argument("--height", type=int, default=480, help="image height in pixels (default 480)")
-    p.add_argument("--anchor", default=None, metavar="X,Y,Z", help="where the character stands at frame 0 (default: a free spot near the scene centre)")
+    p.add_argument("--anchor", default=None, metavar="X,Y,Z", help="where the character stands at frame 0 (default: a free spot near the scene centre); write negative values as --anchor=-3,1,0")
     p.add_argument("--heading", type=float, default=0.0, metavar="DEG", help="the way it faces, degrees from +X counter-clockwise (default 0)")
     p.add_argument("--height-m", dest="height_m", type=float, default=1.8, help="character height in metres (default 1.8)")
     p.add_argument("--target", action="append", default=[], metavar="NAME=X,Y,Z", help="a named target (repeatable), e.g. fountain=0,0,0")
