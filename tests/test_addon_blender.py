@@ -58,8 +58,13 @@ def addon_zip(tmp_path_factory):
 def core(addon_zip, fixtures_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("addon_core")
     (work / "frames").mkdir()
+    import socket
+
+    with socket.socket() as sock:  # a free port for the local backend
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     return run_blender("addon_core.py", {"zip": str(addon_zip), "fixtures": str(fixtures_dir),
-                                         "out": str(work / "frames")}, work)
+                                         "out": str(work / "frames"), "port": port}, work)
 
 
 # ---- install --------------------------------------------------------------------------------------
@@ -197,6 +202,15 @@ def test_missing_views_anchor_and_camera_are_reported_with_fixes_before_anything
     assert "front, left, back, right" in p["views"]["error"] and p["views"]["fix"] == "anix.load_views_folder"
     assert "Add Anchor" in p["anchor"]["error"] and p["anchor"]["fix"] == "anix.add_anchor"
     assert "no active camera" in p["camera"]["error"] and p["camera"]["fix"] == "anix.add_camera"
+
+
+def test_start_local_backend_runs_anix_serve_shows_its_log_and_stops_with_the_addon(core):
+    local = core["local_backend"]
+    assert local["result"] == ["FINISHED"], local["error"]
+    assert "listening on tcp://127.0.0.1:" in local["log"] and local["running"] is True
+    assert "listening on" in local["log_text"]
+    assert local["check"] == ["FINISHED"] and local["backend_status"].startswith("ready")
+    assert local["exit_code_after_disable"] is not None  # disabling the add-on stopped it
 
 
 def test_register_unregister_twice_leaves_nothing_behind(core):

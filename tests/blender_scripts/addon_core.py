@@ -171,6 +171,26 @@ for step in ("views", "anchor", "camera"):
         scene.camera = None
 out["problems"] = problems
 
+# ---- a local backend started from the preferences -------------------------------------------------
+import time  # noqa: E402
+
+prefs = bpy.context.preferences.addons[ADDON].preferences
+prefs.python_path = sys.executable
+prefs.backend_address = f"tcp://127.0.0.1:{A['port']}"
+local_backend = submodule("local_backend")
+res, err = Reports.call(bpy.ops.anix.start_local_backend)
+t0, log = time.perf_counter(), ""
+while time.perf_counter() - t0 < 60 and "listening" not in log:
+    time.sleep(0.2)
+    log = local_backend.log_text()
+bpy.ops.anix.show_backend_log()
+res_check, err_check = Reports.call(bpy.ops.anix.check_backend)
+out["local_backend"] = {"result": res, "error": err, "log": log[-500:], "running": local_backend.is_running(),
+                        "log_text": bpy.data.texts["AniX Backend Log"].as_string()[-500:],
+                        "check": res_check, "check_error": err_check,
+                        "backend_status": bpy.context.scene.anix.backend_status}
+process = local_backend._process
+
 # ---- register / unregister twice ---------------------------------------------------------------
 jobs = submodule("jobs")
 
@@ -191,6 +211,9 @@ cycles = [footprint()]
 for _ in range(2):
     addon_utils.disable(ADDON, default_set=True)
     cycles.append(footprint())
+    if process is not None:
+        out["local_backend"]["exit_code_after_disable"] = process.poll()
+        process = None
     addon_utils.enable(ADDON, default_set=True)
     viewport = submodule("viewport")
     jobs = submodule("jobs")
