@@ -333,7 +333,7 @@ def _duration_frames(text: str, fps: float) -> tuple[int | None, float]:
 
 _CAM_ORBIT = re.compile(r"\b(orbit\w*|circl\w*|revolv\w*|arc\w*|rotat\w* around|spin\w* around|goes around|moves around|360)\b", re.I)
 _CAM_DOLLY = re.compile(r"\b(doll(?:y|ies|ied|ying)|push(?:es|ing)? in|pull(?:s|ing)? (?:out|back|away)|zoom\w*|"
-                        r"moves? (?:in|closer|away|out|back)|track(?:s|ing)? (?:in|out)|closes? in|move(?:s)? toward)\b", re.I)
+                        r"(?:moves?|comes?) (?:in|closer|away|out|back)|approach\w*|track(?:s|ing)? (?:in|out)|closes? in|move(?:s)? toward)\b", re.I)
 _CAM_PAN = re.compile(r"\b(pan\w*|swivel\w*|tilt\w*)\b", re.I)
 _CAM_FOLLOW = re.compile(r"\b(follow\w*|track\w*|tail\w*|chase\w*|behind|trail\w*)\b", re.I)
 _CAM_STATIC = re.compile(r"\b(static|still|locked|lock|fixed|stationary|tripod|steady|doesn't move|does not move|"
@@ -343,7 +343,30 @@ _OBJECT_PRONOUN = re.compile(r"\b(orbit\w*|circl\w*|follow\w*|track\w*)\s+(?:aro
 
 
 def _is_camera_clause(text: str) -> bool:
-    return bool(_CAMERA_WORDS.search(text) or _OBJECT_PRONOUN.search(text))
+    """Whether a clause says what the camera does (it names the camera as the one acting, or
+    uses a camera move); "walks toward the camera" names it only as the character's goal."""
+    if not (_CAMERA_WORDS.search(text) or _OBJECT_PRONOUN.search(text)):
+        return False
+    return not _camera_is_only_a_goal(_tokens(text))
+
+
+def _camera_is_only_a_goal(tokens: list[_Token]) -> bool:
+    """True when every camera noun is the object of a preposition toward it ("to the camera",
+    "at the cam") or of a verb that takes its goal directly ("approaches the camera")."""
+    named = False
+    for i, t in enumerate(tokens):
+        if t.word not in lx.CAMERA_NOUNS:
+            continue
+        named = True
+        j = i - 1
+        while j >= 0 and tokens[j].word in lx.DETERMINERS:
+            j -= 1
+        if j < 0:
+            return False
+        before = tokens[j].word
+        if before not in _GOAL_PREPS and _lemma(before) not in _GOAL_VERBS:
+            return False
+    return named
 
 
 def _parse_camera(text: str) -> CameraPlan | None:
@@ -398,6 +421,9 @@ def _degrees_value(word: str) -> float:
 # ----------------------------------------------------------------------------- action clauses
 
 _TOWARD_PREPS = {"to", "toward", "towards", "until"}
+_GOAL_PREPS = {"to", "toward", "towards", "at"}
+_GOAL_VERBS = {"approach", "reach", "face", "chase"}  # "approaches the fountain": goal, no preposition
+_AIMED_GESTURES = {"turn", "look", "point"}  # gestures whose "to X" is a direction, not an audience
 _AT_PREPS = {"at", "on", "onto", "into", "near", "by", "beside", "past", "behind", "over", "under", "in", "from",
              "with", "of"}
 _NOT_A_PLACE = lx.PRONOUNS | {"where", "there", "here", "somewhere", "nowhere", "his", "her", "its", "their",
@@ -453,6 +479,17 @@ def _resolve_target(phrase: str, targets: _Targets, fuzzy: bool = True) -> str |
     return None
 
 
+def _target_or_camera(phrase: str, targets: _Targets, fuzzy: bool = True) -> str | None:
+    """A named target, else CAMERA_TARGET when the phrase names the camera or the viewer."""
+    found = _resolve_target(phrase, targets, fuzzy=fuzzy)
+    if found is None and _normalise_name(phrase) in _CAMERA_TARGET_NAMES:
+        found = CAMERA_TARGET
+    return found
+
+
+_CAMERA_TARGET_NAMES = {_normalise_name(w) for w in lx.CAMERA_TARGET_WORDS}
+
+
 def _unknown_target_error(phrase: str, targets: _Targets, verb_text: str) -> InstructionError:
     if not targets.names:
         return InstructionError(
@@ -482,14 +519,12 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
     # targets and prepositional phrases
     consumed: set[int] = set()
     k = 0
-    np_after_verb = key in ("approach", "reach", "face", "chase", "circle", "cross") or entry.direction == "toward" and key not in ("return",)
+    np_after_verb = key in _GOAL_VERBS | {"circle", "cross"} or entry.direction == "toward" and key != "return"
     optional_np = category in ("object", "gesture") or key.split()[-1] in _AT_PREPS
     if (np_after_verb or optional_np) and rest and rest[0].word not in lx.DIRECTION_WORDS and rest[0].word not in _TOWARD_PREPS | _AT_PREPS:
         phrase, end = _noun_phrase(rest, 0, text)
         if phrase:
-            found = _resolve_target(phrase, targets, fuzzy=np_after_verb)
-            if found is None and _normalise_name(phrase) in lx.CAMERA_TARGET_WORDS:
-                found = CAMERA_TARGET
+            found = _target_or_camera(phrase, targets, fuzzy=np_after_verb)
             if found is None and category == "locomotion" and not optional_np and key != "cross":
                 raise _unknown_target_error(phrase, targets, verb_text)
             if found:
@@ -506,9 +541,7 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
         if w == "to" and k + 1 < len(rest) and _lemma(rest[k + 1].word) in ("face", "look", "point", "wave", "turn"):
             start = k + 2 + (1 if k + 2 < len(rest) and rest[k + 2].word in ("at", "toward", "towards") else 0)
             phrase, end = _noun_phrase(rest, start, text)
-            found = _resolve_target(phrase, targets) if phrase else None
-            if found is None and phrase and _normalise_name(phrase) in lx.CAMERA_TARGET_WORDS:
-                found = CAMERA_TARGET
+            found = _target_or_camera(phrase, targets) if phrase else None
             if found:
                 target = found
                 directions.append("toward")
@@ -534,13 +567,16 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
                 k = start
                 continue
             head = (norm.split() or [""])[0]
-            if head in lx.DIRECTION_WORDS or head in _NOT_A_PLACE:
+            camera = norm in _CAMERA_TARGET_NAMES
+            if not camera and (head in lx.DIRECTION_WORDS or head in _NOT_A_PLACE):
                 # "to the left", "to his right": a direction, read below; "to where he stood": no target
                 k = start
                 continue
-            found = _resolve_target(phrase, targets)
-            if found is None and norm in lx.CAMERA_TARGET_WORDS:
-                found = CAMERA_TARGET
+            if w == "to" and category == "gesture" and action not in _AIMED_GESTURES:
+                consumed.update(range(k, end))  # "bows to the camera": whom it addresses, not a goal
+                k = end
+                continue
+            found = _target_or_camera(phrase, targets)
             if found is None and category == "locomotion":
                 raise _unknown_target_error(phrase, targets, verb_text)
             if found:
@@ -553,15 +589,13 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
             phrase, end = _noun_phrase(rest, k + 1, text)
             norm = _normalise_name(phrase) if phrase else ""
             if phrase and (norm.split() or [""])[0] not in lx.DIRECTION_WORDS:
-                found = _resolve_target(phrase, targets)
-                if found is None and norm in lx.CAMERA_TARGET_WORDS and w in ("at", "around"):
-                    found = CAMERA_TARGET
+                found = _target_or_camera(phrase, targets) if w in ("at", "around") else _resolve_target(phrase, targets)
                 if found:
                     target = target or found
                     if w in ("around", "round"):
                         directions.append("around")
-                    elif w == "at" and category == "gesture":
-                        directions.append("toward")
+                    elif w == "at" and (category == "gesture" or found == CAMERA_TARGET):
+                        directions.append("toward")  # "points at the fountain", "runs at the camera"
                 consumed.update(range(k, end))
                 k = end
                 continue

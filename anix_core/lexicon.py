@@ -203,7 +203,8 @@ CAMERA_VERBS = {"circle", "pull", "push", "move", "rotate", "spin", "spin around
 
 # Words that name the camera in a clause.
 CAMERA_NOUNS = {"camera", "cam", "shot", "view", "lens", "cameraman", "viewpoint"}
-CAMERA_TARGET_WORDS = {"camera", "viewer", "us", "me", "lens", "audience", "screen"}
+# Words that, as a goal ("walks toward the camera"), mean the shot's camera.
+CAMERA_TARGET_WORDS = {"camera", "cam", "viewer", "us", "me", "lens", "audience", "screen"}
 
 # Strings that are clearly not an instruction.
 NOISE_WORDS = {"hello", "hi", "hey", "test", "testing", "asdf", "qwerty", "lorem", "ipsum", "foo",
