@@ -302,11 +302,15 @@ def check_options(value, field: str = "request.options") -> dict:
 
 
 def check_view_blob(data, field: str) -> None:
-    """Cheap checks the server does before decoding: size and PNG signature."""
+    """Cheap checks before any decoding: byte size, PNG signature, pixel size from the IHDR chunk."""
     if len(data) > MAX_VIEW_BYTES:
         _fail(field, f"view is {len(data)} bytes, limit {MAX_VIEW_BYTES}", E_TOO_LARGE)
-    if bytes(data[:8]) != PNG_SIGNATURE:
+    head = bytes(data[:24])
+    if head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
         _fail(field, "view must be a PNG file")
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if not (1 <= width <= MAX_VIEW_SIDE and 1 <= height <= MAX_VIEW_SIDE):
+        _fail(field, f"view is {width}x{height} pixels, limit {MAX_VIEW_SIDE} per side", E_TOO_LARGE)
 
 
 def check_submit(header: dict, blobs: list) -> dict:

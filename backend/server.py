@@ -87,7 +87,8 @@ class Server:
         self.front = self.context.socket(zmq.ROUTER)
         self.front.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_PART_BYTES)
         self.front.linger = 0
-        self.front.sndhwm = 10000
+        self.front.sndhwm = 2000  # beyond this a slow reader loses frames; clients fetch them again by attach
+        self.front.ipv6 = "[" in bind
         self.auth = start_server_auth(self.context, self.front, keys) if keys else None
         try:
             self.front.bind(bind)

@@ -19,6 +19,19 @@ from backend_helpers import REPO, orbit_cameras, pattern_request
 DOC = (REPO / "docs" / "PROTOCOL.md").read_text()
 
 
+def _png(width: int, height: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGBA", (width, height)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+TINY_PNG = _png(4, 4)
+
+
 def test_the_client_side_imports_neither_numpy_nor_torch():
     code = ("import sys, backend.client, backend.protocol; "
             "bad = [m for m in ('numpy', 'torch', 'anix_core') if m in sys.modules]; assert not bad, bad")
@@ -69,7 +82,7 @@ def test_cameras_must_match_the_frame_count_and_size():
     ({"transform": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1]]}, "request.transform", P.E_INVALID_FIELD),
 ])
 def test_bad_request_fields_are_named(change, field, code):
-    blobs = [b"\x89PNG\r\n\x1a\n"] * len(change.get("views", []))
+    blobs = [TINY_PNG] * len(change.get("views", []))
     with pytest.raises(P.ProtocolError) as err:
         P.check_submit({"request": {**pattern_request(2), **change}}, blobs)
     assert (err.value.field, err.value.code) == (field, code)
@@ -82,6 +95,10 @@ def test_views_must_be_png_and_within_the_size_limit():
     with pytest.raises(P.ProtocolError) as err:
         P.check_submit({"request": pattern_request(2, views=["back"])}, [P.PNG_SIGNATURE + bytes(P.MAX_VIEW_BYTES)])
     assert err.value.code == P.E_TOO_LARGE
+    with pytest.raises(P.ProtocolError) as err:  # a small file that claims a huge image: refused unread
+        P.check_submit({"request": pattern_request(2, views=["left"])}, [_png(3000, 1)])
+    assert (err.value.field, err.value.code) == ("views.left", P.E_TOO_LARGE)
+    assert P.check_submit({"request": pattern_request(2, views=["right"])}, [TINY_PNG])["views"] == ["right"]
 
 
 def test_headers_refuse_garbage_other_versions_and_extension_types():
