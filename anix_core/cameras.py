@@ -28,6 +28,8 @@ from typing import Iterable
 
 import numpy as np
 
+from .rotations import decompose_similarity
+
 MIN_SIZE = 16
 MAX_SIZE = 8192
 MAX_CAMERAS = 100_000
@@ -147,14 +149,13 @@ class Camera:
             world_to_camera' = diag(s, s, s, 1) @ world_to_camera @ inv(M).
         Pixel coordinates are unchanged and depths are multiplied by s; K and size are kept.
         """
-        M = _finite_array(matrix, (4, 4), "matrix")
-        if not np.allclose(M[3], [0.0, 0.0, 0.0, 1.0], atol=1e-9):
-            raise ValueError("matrix: last row must be [0, 0, 0, 1]")
-        det = np.linalg.det(M[:3, :3])
-        if det <= 0:
-            raise ValueError("matrix: must be a similarity with positive scale (no reflection)")
-        s = det ** (1.0 / 3.0)
-        _check_rotation(M[:3, :3] / s, "matrix (not a rotation with uniform scale)")
+        try:
+            s, Q, _ = decompose_similarity(matrix)
+        except ValueError as exc:
+            raise ValueError(f"matrix: {exc}") from None
+        if np.linalg.det(Q) < 0:
+            raise ValueError("matrix: a reflection cannot move a camera (its image would be mirrored)")
+        M = np.asarray(matrix, dtype=np.float64)
         w2c = np.diag([s, s, s, 1.0]) @ self.world_to_camera @ np.linalg.inv(M)
         w2c[:3, :3] = _orthonormalize(w2c[:3, :3])
         w2c[3] = [0.0, 0.0, 0.0, 1.0]

@@ -10,7 +10,8 @@ import math
 
 import numpy as np
 
-from .cameras import Camera, _finite_array, _finite_float, _positive_int
+from .cameras import Camera, _finite_array, _finite_float, _positive_float, _positive_int
+from .rotations import quat_from_matrix, quat_to_matrix, slerp
 
 UP = np.array([0.0, 0.0, 1.0])
 
@@ -39,9 +40,7 @@ def orbit(
     `height` is the image height in pixels.
     """
     center = _finite_array(center, (3,), "center")
-    radius = _finite_float(radius, "radius")
-    if radius <= 0:
-        raise ValueError(f"radius: must be positive, got {radius}")
+    radius = _positive_float(radius, "radius")
     height_m = _finite_float(height_m, "height_m")
     degrees = _finite_float(degrees, "degrees")
     start = _finite_float(start_deg, "start_deg")
@@ -58,14 +57,11 @@ def dolly(camera: Camera, distance_m: float, num_frames: int) -> list[Camera]:
     """Move `camera` `distance_m` metres along its view axis (positive = forward) with an
     ease-in-out (smoothstep) profile; orientation and intrinsics stay."""
     distance = _finite_float(distance_m, "distance_m")
-    n = _count(num_frames)
-    forward = camera.forward
     cams = []
-    for t in _unit_steps(n):
-        s = t * t * (3.0 - 2.0 * t)
-        c2w = camera.camera_to_world
-        c2w[:3, 3] += forward * (distance * s)
-        cams.append(Camera(_inverse_rigid(c2w), camera.K.copy(), camera.width, camera.height))
+    for t in _unit_steps(_count(num_frames)):
+        w2c = camera.world_to_camera.copy()
+        w2c[2, 3] -= distance * t * t * (3.0 - 2.0 * t)  # forward by d: camera-space z shrinks by d
+        cams.append(Camera(w2c, camera.K.copy(), camera.width, camera.height))
     return cams
 
 
@@ -97,9 +93,7 @@ def follow(
         raise ValueError(f"headings: expected {path.shape[0]} values (one per frame), got {head.shape[0]}")
     if not (np.all(np.isfinite(path)) and np.all(np.isfinite(head))):
         raise ValueError("target_path/headings: contain non-finite values")
-    distance = _finite_float(distance, "distance")
-    if distance <= 0:
-        raise ValueError(f"distance: must be positive, got {distance}")
+    distance = _positive_float(distance, "distance")
     height_m = _finite_float(height_m, "height_m")
     look_height = _finite_float(look_height_m, "look_height_m")
     smoothing = _finite_float(smoothing, "smoothing")
@@ -200,7 +194,7 @@ def interpolate_keyframes(
             h00, h10, h01, h11 = 2 * t**3 - 3 * t**2 + 1, t**3 - 2 * t**2 + t, -2 * t**3 + 3 * t**2, t**3 - t**2
             p = h00 * positions[i] + h10 * dt * tangents[i] + h01 * positions[j] + h11 * dt * tangents[j]
         m = np.eye(4)
-        m[:3, :3] = quat_to_rotation(slerp(quats[i], quats[j], t))
+        m[:3, :3] = quat_to_matrix(slerp(quats[i], quats[j], t))
         m[:3, 3] = p
         cams.append(Camera.from_blender(
             m, (1 - t) * lens[i] + t * lens[j], sensor_width_mm, sensor_height_mm, sensor_fit,
@@ -237,46 +231,7 @@ def rotation_to_quat(R: np.ndarray) -> np.ndarray:
     R = U @ Vt
     if np.linalg.det(R) < 0:
         raise ValueError("rotation: matrix has a reflection")
-    tr = np.trace(R)
-    if tr > 0:
-        s = math.sqrt(tr + 1.0) * 2
-        q = [0.25 * s, (R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s]
-    elif R[0, 0] > R[1, 1] and R[0, 0] > R[2, 2]:
-        s = math.sqrt(1.0 + R[0, 0] - R[1, 1] - R[2, 2]) * 2
-        q = [(R[2, 1] - R[1, 2]) / s, 0.25 * s, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s]
-    elif R[1, 1] > R[2, 2]:
-        s = math.sqrt(1.0 + R[1, 1] - R[0, 0] - R[2, 2]) * 2
-        q = [(R[0, 2] - R[2, 0]) / s, (R[0, 1] + R[1, 0]) / s, 0.25 * s, (R[1, 2] + R[2, 1]) / s]
-    else:
-        s = math.sqrt(1.0 + R[2, 2] - R[0, 0] - R[1, 1]) * 2
-        q = [(R[1, 0] - R[0, 1]) / s, (R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, 0.25 * s]
-    q = np.array(q)
-    return q / np.linalg.norm(q)
-
-
-def quat_to_rotation(q: np.ndarray) -> np.ndarray:
-    """Rotation matrix [3,3] of a quaternion (w, x, y, z)."""
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def slerp(q0: np.ndarray, q1: np.ndarray, t: float) -> np.ndarray:
-    """Spherical linear interpolation between unit quaternions along the shorter arc."""
-    q0 = np.asarray(q0, dtype=np.float64)
-    q1 = np.asarray(q1, dtype=np.float64)
-    d = float(np.dot(q0, q1))
-    if d < 0:
-        q1, d = -q1, -d
-    if d > 0.9995:
-        q = q0 + t * (q1 - q0)
-    else:
-        theta = math.acos(min(d, 1.0))
-        q = (math.sin((1 - t) * theta) * q0 + math.sin(t * theta) * q1) / math.sin(theta)
-    return q / np.linalg.norm(q)
+    return quat_from_matrix(R)
 
 
 # --------------------------------------------------------------------------------- helpers
@@ -286,10 +241,3 @@ def _count(num_frames) -> int:
 
 def _unit_steps(n: int) -> np.ndarray:
     return np.zeros(1) if n == 1 else np.linspace(0.0, 1.0, n)
-
-
-def _inverse_rigid(m: np.ndarray) -> np.ndarray:
-    out = np.eye(4)
-    out[:3, :3] = m[:3, :3].T
-    out[:3, 3] = -m[:3, :3].T @ m[:3, 3]
-    return out

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from anix_core.cameras import Camera
-from anix_core.trajectory import (dolly, follow, interpolate_keyframes, orbit, quat_to_rotation,
-                                  rotation_to_quat, slerp, smooth_zero_phase, static)
+from anix_core.rotations import quat_to_matrix as quat_to_rotation
+from anix_core.rotations import slerp
+from anix_core.trajectory import (dolly, follow, interpolate_keyframes, orbit, rotation_to_quat,
+                                  smooth_zero_phase, static)
 
 
 def _rot_z(deg):
