@@ -7,6 +7,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 BACKENDS = ("auto", "gsplat", "cpu")
+# Projection settings both backends pass to the same maths (gsplat's defaults).
+NEAR_PLANE = 0.01  # scene units; splats nearer the camera are culled
+FAR_PLANE = 1e10
+EPS2D = 0.3  # px^2 added to the 2D covariance: the low-pass filter of classic 3DGS
 
 
 class RenderCancelled(Exception):

@@ -8,10 +8,7 @@ import numba
 import numpy as np
 
 from . import _kernels as K
-
-NEAR_PLANE = 0.01
-FAR_PLANE = 1e10
-EPS2D = 0.3
+from .api import EPS2D, FAR_PLANE, NEAR_PLANE
 
 
 class CpuRasterizer:

@@ -9,9 +9,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-NEAR_PLANE = 0.01
-FAR_PLANE = 1e10
-EPS2D = 0.3
+from .api import EPS2D, FAR_PLANE, NEAR_PLANE
+
 # gsplat evaluates SH on a [C, N, K, 3] copy: bound C * N so a chunk stays around 1.5 GB.
 MAX_CHUNK_SPLAT_VIEWS = 8_000_000
 MAX_CHUNK_FRAMES = 32
@@ -69,14 +68,14 @@ class GsplatRasterizer:
 
         width, height = int(cameras[0].width), int(cameras[0].height)
         c = len(cameras)
-        viewmats = torch.as_tensor(np.stack([cam.world_to_camera for cam in cameras]), dtype=torch.float32,
-                                   device=self.device)
-        Ks = torch.as_tensor(np.stack([cam.K for cam in cameras]), dtype=torch.float32, device=self.device)
-        bg = torch.as_tensor(np.asarray(background, np.float32), device=self.device).expand(c, 3).contiguous()
         if self.count == 0:
             shape = (c, height, width)
             return (np.broadcast_to(np.asarray(background, np.float32), shape + (3,)).copy(),
                     np.zeros(shape, np.float32), np.zeros(shape, np.float32))
+        viewmats = torch.as_tensor(np.stack([cam.world_to_camera for cam in cameras]), dtype=torch.float32,
+                                   device=self.device)
+        Ks = torch.as_tensor(np.stack([cam.K for cam in cameras]), dtype=torch.float32, device=self.device)
+        bg = torch.as_tensor(np.asarray(background, np.float32), device=self.device).expand(c, 3).contiguous()
         with torch.no_grad():
             colors, alphas, _ = gsplat.rasterization(
                 self.means, self.quats, self.scales, self.opacities, self.colors, viewmats, Ks,

@@ -16,7 +16,7 @@ import numpy as np
 from .errors import SceneFormatError
 from .ply_header import PlyHeader, binary_layout, read_header
 from .sanitize import build_scene, logit
-from .scene import SH_C0, GaussianScene
+from .scene import SH_C0, SH_REST_TO_DEGREE, GaussianScene
 
 CHUNK_SIZE = 256
 _CHUNK_REQUIRED = ("min_x", "min_y", "min_z", "max_x", "max_y", "max_z",
@@ -81,7 +81,7 @@ def read_compressed_ply(path, header: PlyHeader | None = None) -> GaussianScene:
             raise SceneFormatError(path, f"compressed PLY 'sh' element has {sh.count} rows for {n} splats")
     k = _REST_TO_K[len(rest_names)]
     if n == 0:
-        return GaussianScene.empty({0: 0, 3: 1, 8: 2, 15: 3}[k])
+        return GaussianScene.empty(SH_REST_TO_DEGREE[k])
 
     needed = ("chunk", "vertex") + (("sh",) if sh is not None else ())
     layout = binary_layout(path, header, os.path.getsize(path), needed)

@@ -16,7 +16,7 @@ import numpy as np
 from .errors import SceneFormatError
 from .ply_header import PlyHeader, binary_layout, read_header
 from .sanitize import build_scene
-from .scene import GaussianScene
+from .scene import SH_REST_TO_DEGREE, GaussianScene
 
 REQUIRED = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
             "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")
@@ -70,7 +70,7 @@ def read_ply(path, header: PlyHeader | None = None) -> GaussianScene:
     if list_props:
         raise SceneFormatError(path, f"vertex element has list properties ({', '.join(list_props)}); splat properties must be scalars")
     rest = sorted((n for n in names if n.startswith("f_rest_")), key=lambda n: int(n[7:]) if n[7:].isdigit() else -1)
-    if [n for n in rest] != [f"f_rest_{i}" for i in range(len(rest))]:
+    if rest != [f"f_rest_{i}" for i in range(len(rest))]:
         raise SceneFormatError(path, f"f_rest properties are not numbered 0..{len(rest) - 1}")
     if len(rest) not in _REST_TO_K:
         raise SceneFormatError(path, f"{len(rest)} f_rest properties do not match SH degree 1, 2 or 3 (9, 24 or 45 expected)")
@@ -81,7 +81,7 @@ def read_ply(path, header: PlyHeader | None = None) -> GaussianScene:
     if k_file > 15:
         warnings.warn(f"{path}: SH degree 4 coefficients dropped (degree 3 is the highest supported)", stacklevel=3)
     if n == 0:
-        scene = GaussianScene.empty({0: 0, 3: 1, 8: 2, 15: 3}[k])
+        scene = GaussianScene.empty(SH_REST_TO_DEGREE[k])
         scene.antialiased = header.antialiased
         return scene
 

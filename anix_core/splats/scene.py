@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SH_C0 = 0.28209479177387814
-_SH_REST_TO_DEGREE = {0: 0, 3: 1, 8: 2, 15: 3}
+SH_REST_TO_DEGREE = {0: 0, 3: 1, 8: 2, 15: 3}  # shN coefficients per channel -> SH degree
 
 
 @dataclass
@@ -47,7 +47,7 @@ class GaussianScene:
             self.shN = shN.reshape(0, k, 3)
         else:
             self.shN = shN.reshape(n, -1, 3)
-        if self.shN.shape[1] not in _SH_REST_TO_DEGREE:
+        if self.shN.shape[1] not in SH_REST_TO_DEGREE:
             raise ValueError(f"shN has {self.shN.shape[1]} coefficients per channel; expected 0, 3, 8 or 15")
 
     @property
@@ -56,7 +56,7 @@ class GaussianScene:
 
     @property
     def sh_degree(self) -> int:
-        return _SH_REST_TO_DEGREE[self.shN.shape[1]]
+        return SH_REST_TO_DEGREE[self.shN.shape[1]]
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """(min [3], max [3]) of the splat centres; zeros for an empty scene."""

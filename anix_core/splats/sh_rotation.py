@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-C0 = 0.28209479177387814
+from .scene import SH_C0, SH_REST_TO_DEGREE
+
 C1 = 0.4886025119029199
 C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
 C3 = (-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154,
@@ -22,7 +23,7 @@ def sh_basis(dirs: np.ndarray, degree: int = 3) -> np.ndarray:
     """Real SH basis [M, (degree+1)^2] at unit directions [M,3] (DC term first)."""
     d = np.asarray(dirs, dtype=np.float64)
     x, y, z = d[:, 0], d[:, 1], d[:, 2]
-    cols = [np.full_like(x, C0)]
+    cols = [np.full_like(x, SH_C0)]
     if degree >= 1:
         cols += [-C1 * y, C1 * z, -C1 * x]
     if degree >= 2:
@@ -65,7 +66,7 @@ def rotate_sh(shN: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     k = shN.shape[1]
     if k == 0:
         return shN.copy()
-    degree = {3: 1, 8: 2, 15: 3}[k]
+    degree = SH_REST_TO_DEGREE[k]
     out = np.empty_like(shN)
     for band, matrix in sh_rotation_matrices(rotation, degree).items():
         sl = BANDS[band]
