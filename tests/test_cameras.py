@@ -10,7 +10,8 @@ import pytest
 from anix_core.cameras import Camera, cameras_from_json, cameras_to_json, intrinsics_from_fov
 
 
-def _similarity(scale, angle_deg, axis, translation):
+def similarity(scale, angle_deg, axis, translation):
+    """[4,4] scale * rotation about `axis` by `angle_deg`, then translation."""
     axis = np.asarray(axis, float) / np.linalg.norm(axis)
     a = math.radians(angle_deg)
     Kx = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
@@ -95,7 +96,7 @@ def test_with_size_scales_pixel_coordinates_exactly(cam):
 
 
 def test_transformed_camera_sees_transformed_points_at_same_pixels_with_scaled_depth(cam):
-    M = _similarity(2.5, 37.0, [0.3, -1.0, 0.5], [1.0, 2.0, -3.0])
+    M = similarity(2.5, 37.0, [0.3, -1.0, 0.5], [1.0, 2.0, -3.0])
     pts = np.random.default_rng(1).uniform(-2, 2, (30, 3))
     moved = pts @ M[:3, :3].T + M[:3, 3]
     uv, depth = cam.project(pts)

@@ -66,7 +66,9 @@ def test_render_orbit_writes_png_frames_and_an_mp4(fixtures_dir, tmp_path, capsy
 
     with imageio.get_reader(mp4) as reader:
         assert reader.count_frames() == 3
-    assert "wrote 3 frames" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "wrote 3 frames" in printed.out
+    assert "render (cpu)" in printed.err and "3/3" in printed.err  # the progress bar
 
 
 def test_render_from_a_cams_json_uses_those_cameras(fixtures_dir, tmp_path):

@@ -8,16 +8,12 @@ import pytest
 
 from anix_core.cameras import Camera
 from anix_core.render import render
-from anix_core.splats.scene import GaussianScene
+from anix_core.splats import GaussianScene, load
+from test_cameras import similarity
 
 
 @pytest.fixture(scope="module")
-def courtyard(fixtures_dir, truth) -> GaussianScene:
-    try:
-        from anix_core.splats import load
-    except ImportError:
-        return GaussianScene(truth["means"], truth["quats"], truth["log_scales"], truth["logit_opacities"],
-                             truth["sh0"], truth["shN"])
+def courtyard(fixtures_dir) -> GaussianScene:
     return load(fixtures_dir / "courtyard.ply")
 
 
@@ -55,22 +51,9 @@ def test_the_ground_under_a_low_camera_does_not_blow_up_over_the_frame(courtyard
     assert out.alpha[0, -10:].mean() > 0.95  # the bottom rows see the ground
 
 
-def similarity(angle_deg: float, axis, scale: float, translation) -> np.ndarray:
-    axis = np.asarray(axis, float) / np.linalg.norm(axis)
-    a = math.radians(angle_deg)
-    K = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    R = np.eye(3) + math.sin(a) * K + (1 - math.cos(a)) * K @ K
-    M = np.eye(4)
-    M[:3, :3] = scale * R
-    M[:3, 3] = translation
-    return M
-
-
 def test_the_transformed_scene_seen_by_the_transformed_camera_renders_the_same_image(courtyard):
-    if not hasattr(GaussianScene, "transformed") or not hasattr(Camera, "transformed"):
-        pytest.skip("GaussianScene.transformed or Camera.transformed not available")
     assert courtyard.sh_degree == 3
-    M = similarity(37.0, [0.3, -0.5, 0.8], 1.7, [2.0, -1.0, 0.5])
+    M = similarity(1.7, 37.0, [0.3, -0.5, 0.8], [2.0, -1.0, 0.5])
     cam = Camera.look_at([7.0, -6.0, 2.5], [0.0, 0.0, 0.8], 128, 80)
     before = render(courtyard, [cam], backend="cpu")
     after = render(courtyard.transformed(M), [cam.transformed(M)], backend="cpu")

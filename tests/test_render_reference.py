@@ -159,19 +159,13 @@ def test_numba_rasteriser_matches_the_reference_for_each_sh_degree(sh_degree):
     assert np.all(out.depth[0][alpha == 0] == 0)
 
 
-def test_numba_rasteriser_matches_the_reference_in_antialiased_mode():
-    scene = random_scene(300, seed=7, antialiased=True)
-    cam = camera_looking_along_y()
-    out = render(scene, [cam], backend="cpu")
-    rgb, alpha, _ = rasterize_reference(scene, cam)
-    np.testing.assert_allclose(out.rgb[0], rgb, atol=1e-4)
-    np.testing.assert_allclose(out.alpha[0], alpha, atol=1e-4)
-
-
-def test_numba_rasteriser_matches_the_reference_with_an_odd_size_and_an_off_centre_view():
-    # image size not a multiple of 16 (partial tiles), splats crossing the image borders
-    scene = random_scene(400, seed=11)
-    cam = Camera.look_at([1.0, -1.0, 0.5], [-1.0, 6.0, -0.5], 45, 37, fov_x_deg=55.0)
+@pytest.mark.parametrize("case", ["antialiased", "odd_size_off_centre"])
+def test_numba_rasteriser_matches_the_reference_in_antialiased_mode_and_off_centre_odd_sizes(case):
+    if case == "antialiased":
+        scene, cam = random_scene(300, seed=7, antialiased=True), camera_looking_along_y()
+    else:  # image size not a multiple of 16 (partial tiles), splats crossing the image borders
+        scene = random_scene(400, seed=11)
+        cam = Camera.look_at([1.0, -1.0, 0.5], [-1.0, 6.0, -0.5], 45, 37, fov_x_deg=55.0)
     out = render(scene, [cam], backend="cpu")
     rgb, alpha, _ = rasterize_reference(scene, cam)
     np.testing.assert_allclose(out.rgb[0], rgb, atol=1e-4)
