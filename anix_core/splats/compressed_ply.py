@@ -115,5 +115,4 @@ def read_compressed_ply(path, header: PlyHeader | None = None) -> GaussianScene:
         unit[b == 0] = 0.0
         unit[b == 255] = 1.0
         shN[...] = ((unit - 0.5) * 8.0).reshape(n, 3, k).transpose(0, 2, 1)
-    return build_scene(path, means, quats, log_scales, opacities, sh0, shN,
-                       metadata={"source_format": "compressed_ply"})
+    return build_scene(path, means, quats, log_scales, opacities, sh0, shN)

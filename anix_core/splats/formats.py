@@ -76,7 +76,7 @@ def load(path) -> GaussianScene:
     else:
         from .spz import read_spz as reader
     scene = reader(path)
-    scene.metadata.setdefault("source_format", fmt)
+    scene.metadata["source_format"] = fmt
     return scene
 
 

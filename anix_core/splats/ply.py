@@ -101,11 +101,8 @@ def read_ply(path, header: PlyHeader | None = None) -> GaussianScene:
     for c in range(3):  # channel-major in the file, coefficient-major in memory
         columns.fill(shN[:, :, c], [f"f_rest_{c * k_file + i}" for i in range(k)])
     columns = None
-    meta = {"source_format": "ply"}
-    if two_d:
-        meta["source_kind"] = "2dgs"
-    return build_scene(path, means, quats, log_scales, opacities, sh0, shN,
-                       antialiased=header.antialiased, metadata=meta)
+    return build_scene(path, means, quats, log_scales, opacities, sh0, shN, antialiased=header.antialiased,
+                       metadata={"source_kind": "2dgs"} if two_d else None)
 
 
 def _vertex_table(path, header: PlyHeader, vertex) -> np.ndarray:

@@ -18,6 +18,7 @@ assert RECORD.itemsize == 32
 
 
 def read_splat(path) -> GaussianScene:
+    """Read .splat records in file order; linear scales become log-scales, 8-bit alphas logits."""
     size = os.path.getsize(path)
     if size % RECORD.itemsize:
         raise SceneFormatError(path, f".splat files are 32-byte records, but this one holds {size} bytes "
@@ -33,8 +34,7 @@ def read_splat(path) -> GaussianScene:
     sh0 = (rgba[:, :3] - 0.5) / np.float32(SH_C0)
     opacities = logit(rgba[:, 3])
     quats = (np.asarray(records["rot"], dtype=np.float32) - 128.0) / 128.0
-    return build_scene(path, means, quats, log_scales, opacities, sh0, np.zeros((n, 0, 3), np.float32),
-                       metadata={"source_format": "splat"})
+    return build_scene(path, means, quats, log_scales, opacities, sh0, np.zeros((n, 0, 3), np.float32))
 
 
 def write_splat(scene: GaussianScene, path) -> None:

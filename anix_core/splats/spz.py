@@ -180,7 +180,7 @@ def _decode(path, n, sh_degree, fractional_bits, flags, version, streams) -> Gau
     quats[:, 2:] = -xyzw[:, 1:3]
     shN *= SH_FLIP[: shN.shape[1], None]
     return build_scene(path, means, quats, log_scales, opacities, sh0, shN,
-                       antialiased=bool(flags & 1), metadata={"source_format": "spz", "spz_version": version})
+                       antialiased=bool(flags & 1), metadata={"spz_version": version})
 
 
 def _first_three(r: np.ndarray) -> np.ndarray:
