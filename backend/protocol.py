@@ -107,6 +107,8 @@ LIMITS = {
     "heartbeat_interval_s": HEARTBEAT_INTERVAL_S, "heartbeat_liveness": HEARTBEAT_LIVENESS,
 }
 
+PATH_OPTION_NAMES = ("model", "path", "dir", "file", "device")
+PATH_OPTION_SUFFIXES = ("_dir", "_path", "_file")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -288,6 +290,8 @@ def check_options(value, field: str = "request.options") -> dict:
     for key, item in value.items():
         check_str(key, f"{field}.<key>", MAX_NAME_CHARS, allow_empty=False)
         sub = f"{field}.{key}"
+        if key in PATH_OPTION_NAMES or key.endswith(PATH_OPTION_SUFFIXES):
+            _fail(sub, "file and folder options are server configuration (anix serve --model ...); a request cannot name paths")
         if item is None or isinstance(item, bool):
             out[key] = item
         elif isinstance(item, int):

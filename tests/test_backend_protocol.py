@@ -79,6 +79,7 @@ def test_cameras_must_match_the_frame_count_and_size():
     ({"views": ["front", "front"]}, "request.views", P.E_INVALID_FIELD),
     ({"anchor": {"position": [0, 0, "up"]}}, "request.anchor.position.2", P.E_INVALID_FIELD),
     ({"options": {f"k{i}": i for i in range(65)}}, "request.options", P.E_TOO_LARGE),
+    ({"options": {"lora_dir": "/etc"}}, "request.options.lora_dir", P.E_INVALID_FIELD),
     ({"transform": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1]]}, "request.transform", P.E_INVALID_FIELD),
 ])
 def test_bad_request_fields_are_named(change, field, code):
