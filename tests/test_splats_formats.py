@@ -241,6 +241,17 @@ def test_spz_v4_skips_extension_records_before_the_table(fixtures_dir, tmp_path)
         assert load(path).count == 73_200
 
 
+def test_spz_v3_skips_extension_records_between_header_and_data(fixtures_dir, tmp_path):
+    (n, degree, bits, flags), streams = _fixture_spz_streams(fixtures_dir)
+    header = struct.pack("<4sIIBBBB", b"NGSP", 3, n, degree, bits, flags | 2, 0)
+    extension = struct.pack("<II", 0xADBE0002, 8) + bytes(8)
+    path = tmp_path / "ext_v3.spz"
+    path.write_bytes(gzip.compress(header + extension + b"".join(streams)))
+    with pytest.warns(UserWarning, match="16 bytes of SPZ extensions ignored"):
+        scene = load(path)
+    np.testing.assert_array_equal(scene.means, load(fixtures_dir / "courtyard.spz").means)
+
+
 def test_spz_v2_first_three_rotations(fixtures_dir, truth, tmp_path):
     (n, degree, bits, flags), streams = _fixture_spz_streams(fixtures_dir)
     q = truth["quats"].astype(np.float64)
