@@ -246,7 +246,7 @@ def test_spz_v3_skips_extension_records_between_header_and_data(fixtures_dir, tm
     header = struct.pack("<4sIIBBBB", b"NGSP", 3, n, degree, bits, flags | 2, 0)
     extension = struct.pack("<II", 0xADBE0002, 8) + bytes(8)
     path = tmp_path / "ext_v3.spz"
-    path.write_bytes(gzip.compress(header + extension + b"".join(streams)))
+    path.write_bytes(gzip.compress(header + extension + b"".join(streams), compresslevel=1))
     with pytest.warns(UserWarning, match="16 bytes of SPZ extensions ignored"):
         scene = load(path)
     np.testing.assert_array_equal(scene.means, load(fixtures_dir / "courtyard.spz").means)
@@ -260,7 +260,7 @@ def test_spz_v2_first_three_rotations(fixtures_dir, truth, tmp_path):
     rotations = np.clip(np.rint(xyzw_rub[:, :3] * 127.5 + 127.5), 0, 255).astype(np.uint8).tobytes()
     payload = struct.pack("<4sIIBBBB", b"NGSP", 2, n, degree, bits, flags, 0)
     path = tmp_path / "v2.spz"
-    path.write_bytes(gzip.compress(payload + b"".join(streams[:4]) + rotations + streams[5]))
+    path.write_bytes(gzip.compress(payload + b"".join(streams[:4]) + rotations + streams[5], compresslevel=1))
     scene = load(path)
     assert scene.metadata["spz_version"] == 2
     assert quat_alignment(scene.quats, truth["quats"]).min() > 0.995  # 8 bits per component
