@@ -34,7 +34,7 @@ def test_previz_writes_frames_videos_plan_and_picture(tmp_path, fixtures_dir, ca
     out = tmp_path / "shot"
     code = main(["previz", "--scene", str(fixtures_dir / "courtyard_sh0.ply"), "--views", str(fixtures_dir / "character"),
                  "--instruction", "the robot walks to the fountain", "--frames", "9", "--width", "96", "--height", "64",
-                 "--anchor=-3,1,0", "--target", "fountain=0,0,0", "--camera", "static", "--quiet", "--out", str(out)])
+                 "--anchor", "-3,1,0", "--target", "fountain=0,0,0", "--camera", "static", "--quiet", "--out", str(out)])
     assert code == 0
     assert len(list((out / "frames").glob("frame_*.png"))) == 9
     for name in ("shot.mp4", "scene.mp4", "mask.mp4", "plan.png"):
@@ -46,6 +46,19 @@ def test_previz_writes_frames_videos_plan_and_picture(tmp_path, fixtures_dir, ca
     assert len(plan["motion"]["root_positions"]) == 9 and len(plan["motion"]["cameras"]) == 9
     assert Image.open(out / "plan.png").size == (720, 720)
     assert "shot.mp4" in capsys.readouterr().out
+
+
+def test_negative_vectors_and_target_lists_parse_for_previz_and_plan():
+    from anix_core.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["previz", "--scene", "s.ply", "--views", "v", "--instruction", "walks", "--out", "o",
+                              "--anchor", "-4,1.5,0", "--heading", "-90", "--targets", "a=-1,0,0", "b=2,-3,0",
+                              "--target", "c=0,0,0"])
+    assert args.anchor == "-4,1.5,0" and args.heading == -90.0
+    assert args.targets == ["a=-1,0,0", "b=2,-3,0", "c=0,0,0"]
+    args = parser.parse_args(["plan", "walk to the fountain", "--targets", "fountain", "bench=-1,-2,0"])
+    assert args.targets == ["fountain", "bench=-1,-2,0"]
 
 
 def test_previz_errors_are_one_clear_line(tmp_path, fixtures_dir, capsys):

@@ -1,32 +1,56 @@
-"""`anix plan TEXT [--targets name=x,y,z ...] [--frames N] [--fps F] [--camera ...]`: print the
-plan of an instruction as JSON (docs/PLAN.md), without loading a scene or rendering."""
+"""`anix plan TEXT [--targets NAME=X,Y,Z ...] [--frames N] [--fps F] [--camera ...]`: print the
+plan of an instruction as JSON (docs/PLAN.md), without loading a scene or rendering. Also the
+argument helpers `anix previz` shares with it (targets, X,Y,Z vectors, negative values)."""
 from __future__ import annotations
 
 import json
+import math
+import re
 import sys
 
 from anix_core.instructions import CAMERA_BEHAVIOURS, parse
 
 
-def parse_target(spec: str) -> tuple[str, list[float]]:
-    """'fountain=0,0,0' -> ('fountain', [0.0, 0.0, 0.0]); a bare name has no position."""
-    name, sep, coords = spec.partition("=")
-    name = name.strip()
-    if not name:
-        raise ValueError(f'--targets "{spec}": give NAME=X,Y,Z (for example fountain=0,0,0)')
-    if not sep:
-        return name, []
+def accept_negative_values(parser) -> None:
+    """Let option values start with a minus sign (`--anchor -4,1.5,0`, `--targets a=-1,0,0` is
+    fine anyway): argparse before Python 3.13 takes "-4,1.5,0" for an option name. Our commands
+    have no option that looks like a number, so nothing else changes."""
+    parser._negative_number_matcher = re.compile(r"^-\.?\d")  # the pattern Python 3.13 uses
+
+
+def parse_xyz(text: str, flag: str) -> tuple[float, float, float]:
+    """'-4,1.5,0' -> (-4.0, 1.5, 0.0), metres; an error naming `flag` otherwise."""
     try:
-        values = [float(v) for v in coords.split(",")]
+        values = tuple(float(v) for v in str(text).split(","))
     except ValueError:
-        raise ValueError(f'--targets "{spec}": the position must be three numbers, X,Y,Z in metres') from None
-    if len(values) != 3:
-        raise ValueError(f'--targets "{spec}": the position must be three numbers, X,Y,Z in metres')
-    return name, values
+        values = ()
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{flag} {text!r}: give three numbers X,Y,Z in metres, e.g. {flag} -4,1.5,0")
+    return values
+
+
+def parse_targets(specs, positions_required: bool = True) -> dict[str, tuple[float, float, float] | None]:
+    """['fountain=0,0,0', ...] -> {'fountain': (0.0, 0.0, 0.0)}; a bare name (no position) is
+    allowed only when not `positions_required`, and maps to None."""
+    targets = {}
+    for spec in specs or []:
+        name, sep, coords = str(spec).partition("=")
+        name = name.strip()
+        if not name or (positions_required and not sep):
+            raise ValueError(f'--targets "{spec}": give NAME=X,Y,Z in metres (for example fountain=0,0,0)')
+        targets[name] = parse_xyz(coords, f"--targets {name}=") if sep else None
+    return targets
+
+
+def add_targets_option(parser) -> None:
+    """`--targets NAME=X,Y,Z ...` (also `--target`, repeatable): anchors placed in Blender."""
+    parser.add_argument("--targets", "--target", dest="targets", nargs="+", action="extend", default=[],
+                        metavar="NAME=X,Y,Z",
+                        help="named targets (anchors placed in Blender), positions in metres, e.g. fountain=0,0,0")
 
 
 def plan_command(args) -> int:
-    targets = dict(parse_target(s) for s in (args.targets or []))
+    targets = parse_targets(args.targets, positions_required=False)
     plan = parse(args.text, targets=targets, num_frames=args.frames, fps=args.fps, camera=args.camera)
     json.dump(plan.to_dict(), sys.stdout, indent=2)
     sys.stdout.write("\n")
@@ -36,9 +60,9 @@ def plan_command(args) -> int:
 def register_plan(subparsers) -> None:
     p = subparsers.add_parser("plan", help="print the plan of an instruction as JSON (no rendering)",
                               description="Read an instruction into timed segments and a camera behaviour.")
+    accept_negative_values(p)
     p.add_argument("text", help='the instruction, e.g. "the robot runs to the fountain, camera follows"')
-    p.add_argument("--targets", nargs="+", metavar="NAME=X,Y,Z", default=[],
-                   help="named targets (anchors placed in Blender), positions in metres")
+    add_targets_option(p)
     p.add_argument("--frames", type=int, default=93, help="frames in the shot (default 93)")
     p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
     p.add_argument("--camera", choices=CAMERA_BEHAVIOURS, default=None,

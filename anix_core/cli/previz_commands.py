@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from anix_core.cli.plan_command import accept_negative_values, add_targets_option, parse_targets, parse_xyz, register_plan
 from anix_core.shot import VIEW_NAMES
 
 IMAGE_SUFFIXES = (".png", ".webp", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -56,26 +58,6 @@ def load_views(folder) -> dict[str, np.ndarray]:
     return {name: load_view(p) for name, p in find_views(folder).items()}
 
 
-def parse_vector(text: str, flag: str) -> np.ndarray:
-    try:
-        values = [float(v) for v in str(text).split(",")]
-    except ValueError:
-        values = []
-    if len(values) != 3 or not all(math.isfinite(v) for v in values):
-        raise ValueError(f"{flag} {text!r}: give three numbers X,Y,Z in metres, e.g. {flag} 0,-3,0")
-    return np.array(values, np.float64)
-
-
-def parse_targets(specs) -> dict[str, np.ndarray]:
-    targets = {}
-    for spec in specs or []:
-        name, sep, coords = str(spec).partition("=")
-        if not name.strip() or not sep:
-            raise ValueError(f'--target "{spec}": give NAME=X,Y,Z (for example fountain=0,0,0)')
-        targets[name.strip()] = parse_vector(coords, f"--target {name.strip()}=")
-    return targets
-
-
 def default_anchor(scene) -> np.ndarray:
     """Where the character stands when no --anchor is given: a free spot near the scene centre."""
     from anix_core import planning
@@ -91,7 +73,10 @@ def default_anchor(scene) -> np.ndarray:
 # ----------------------------------------------------------------------------- the shot
 def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool = True) -> dict:
     """Plan, condition and generate a shot; write frames/, shot.mp4, scene.mp4, mask.mp4,
-    plan.json and plan.png into `out_dir`. Returns a summary with paths and timings."""
+    plan.json and plan.png into `out_dir`. Returns a summary with paths and timings (seconds).
+
+    The videos and PNGs are written by background threads (ffmpeg and PNG encoding release the
+    GIL): the conditioning videos while the generator runs, the shot as soon as it is done."""
     from anix_core.conditioning import build_conditioning
     from anix_core.generators import create
     from anix_core.planview import draw_plan_image
@@ -99,13 +84,43 @@ def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool =
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    progress = _progress_bars() if show_progress else None
+    t0 = time.perf_counter()
+    cond = build_conditioning(shot, on_progress=progress)
+    t1 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=3) as writers:
+        pending = [writers.submit(write_mp4, cond.scene_video, out / "scene.mp4", fps=shot.fps),
+                   writers.submit(write_mp4, _mask_frames(cond.mask_video), out / "mask.mp4", fps=shot.fps)]
+        frames = create(generator).generate(cond, on_progress=progress)
+        t2 = time.perf_counter()
+        pending += [writers.submit(write_pngs, frames, out / "frames"),
+                    writers.submit(write_mp4, frames, out / "shot.mp4", fps=shot.fps)]
+        motion = cond.motion
+        plan_json = {"instruction": shot.instruction, "generator": generator, "prompt": cond.prompt,
+                     **motion.plan.to_dict(), "motion": motion.to_dict()}
+        (out / "plan.json").write_text(json.dumps(plan_json, indent=1))
+        write_png(draw_plan_image(shot.scene, motion), out / "plan.png")
+        for job in pending:
+            job.result()  # re-raises a writer's error
+    t3 = time.perf_counter()
+    return {"out": out, "mp4": out / "shot.mp4", "frames": len(frames), "conditioning_s": t1 - t0,
+            "generate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0}
+
+
+def _mask_frames(masks: np.ndarray):
+    """Mask video [F,H,W] in {0,1} -> white-on-black uint8 RGB frames [H,W,3], one at a time."""
+    for mask in masks:
+        grey = (mask > 0.5).astype(np.uint8) * 255
+        yield np.repeat(grey[..., None], 3, axis=-1)
+
+
+def _progress_bars():
+    """on_progress(stage, done, total) that shows one tqdm bar per stage."""
+    from tqdm import tqdm
+
     bars: dict = {}
 
     def progress(stage, done, total):
-        if not show_progress:
-            return
-        from tqdm import tqdm
-
         bar = bars.get(stage)
         if bar is None:
             bar = bars[stage] = tqdm(total=total, desc=f"{stage:>7}", unit="frame" if total > 1 else "step", leave=True)
@@ -113,23 +128,7 @@ def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool =
         if done >= total:
             bar.close()
 
-    t0 = time.perf_counter()
-    cond = build_conditioning(shot, on_progress=progress)
-    t1 = time.perf_counter()
-    frames = create(generator).generate(cond, on_progress=progress)
-    t2 = time.perf_counter()
-    write_pngs(frames, out / "frames")
-    write_mp4(frames, out / "shot.mp4", fps=shot.fps)
-    write_mp4(cond.scene_video, out / "scene.mp4", fps=shot.fps)
-    write_mp4(np.repeat(cond.mask_video[..., None], 3, axis=-1), out / "mask.mp4", fps=shot.fps)
-    motion = cond.motion
-    plan_json = {"instruction": shot.instruction, "generator": generator, "prompt": cond.prompt,
-                 **motion.plan.to_dict(), "motion": motion.to_dict()}
-    (out / "plan.json").write_text(json.dumps(plan_json, indent=1))
-    write_png(draw_plan_image(shot.scene, motion), out / "plan.png")
-    t3 = time.perf_counter()
-    return {"out": out, "mp4": out / "shot.mp4", "frames": len(frames), "conditioning_s": t1 - t0,
-            "generate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0}
+    return progress
 
 
 def _cameras_argument(value: str, frames: int):
@@ -148,6 +147,7 @@ def _cameras_argument(value: str, frames: int):
 
 
 def previz_command(args) -> int:
+    from anix_core.instructions import parse
     from anix_core.shot import Anchor, ShotSpec
     from anix_core.splats import load
 
@@ -155,20 +155,20 @@ def previz_command(args) -> int:
         raise ValueError(f"--frames {args.frames}: must be between 1 and 2000")
     if args.fps <= 0:
         raise ValueError(f"--fps {args.fps}: must be positive")
-    scene = load(args.scene)
-    views = load_views(args.views)
+    anchor = np.array(parse_xyz(args.anchor, "--anchor")) if args.anchor else None
+    targets = {name: np.array(xyz) for name, xyz in parse_targets(args.targets).items()}
     behaviour, cameras = _cameras_argument(args.camera, args.frames)
-    width, height = args.width, args.height
-    if cameras:
-        width, height = cameras[0].width, cameras[0].height
-    anchor_pos = parse_vector(args.anchor, "--anchor") if args.anchor else default_anchor(scene)
+    parse(args.instruction, targets=targets, num_frames=args.frames, fps=args.fps, camera=behaviour)  # fail before loading
+    views = load_views(args.views)
+    scene = load(args.scene)
+    width, height = (cameras[0].width, cameras[0].height) if cameras else (args.width, args.height)
     shot = ShotSpec(scene=scene, views=views,
-                    anchor=Anchor(anchor_pos, math.radians(args.heading), args.height_m),
+                    anchor=Anchor(default_anchor(scene) if anchor is None else anchor, math.radians(args.heading),
+                                  args.height_m),
                     instruction=args.instruction, num_frames=args.frames, fps=args.fps, width=width,
                     height=height, seed=args.seed, cameras=cameras, camera_behaviour=behaviour,
-                    targets=parse_targets(args.target), options={"background": tuple(args.background)})
-    summary = run_previz(shot, args.out, generator=args.generator, show_progress=not args.quiet)
-    _report(summary)
+                    targets=targets, options={"background": tuple(args.background)})
+    _report(run_previz(shot, args.out, generator=args.generator, show_progress=not args.quiet))
     return 0
 
 
@@ -184,8 +184,7 @@ def demo_command(args) -> int:
                     height=args.height, seed=0, camera_behaviour=None,
                     targets={k: np.array(v) for k, v in demo.DEFAULT_TARGETS.items()},
                     options={"background": demo.BACKGROUND})
-    summary = run_previz(shot, args.out, generator="blockout", show_progress=not args.quiet)
-    _report(summary)
+    _report(run_previz(shot, args.out, generator="blockout", show_progress=not args.quiet))
     return 0
 
 
@@ -199,17 +198,13 @@ def _report(summary: dict) -> None:
 
 # ----------------------------------------------------------------------------- parsers
 def register(subparsers) -> None:
-    try:
-        from anix_core.cli.plan_command import register_plan
-    except ImportError:
-        register_plan = None
-    if register_plan is not None:
-        register_plan(subparsers)
+    register_plan(subparsers)
 
     p = subparsers.add_parser("previz", help="make a previz shot on the CPU (blockout) from a scene, views and text",
                               description="Plan the instruction, render the scene from the shot's cameras and "
                                           "composite the character: frames/, shot.mp4, scene.mp4, mask.mp4, "
                                           "plan.json and plan.png in --out.")
+    accept_negative_values(p)
     p.add_argument("--scene", required=True, help="3DGS scene (.ply, compressed .ply, .splat, .spz), Z up, metres")
     p.add_argument("--views", required=True, help="folder with the front, left, back and right images of the character")
     p.add_argument("--instruction", required=True, help='what happens, e.g. "the robot walks to the fountain, camera follows"')
@@ -219,10 +214,10 @@ def register(subparsers) -> None:
     p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
     p.add_argument("--width", type=int, default=832, help="image width in pixels (default 832)")
     p.add_argument("--height", type=int, default=480, help="image height in pixels (default 480)")
-    p.add_argument("--anchor", default=None, metavar="X,Y,Z", help="where the character stands at frame 0 (default: a free spot near the scene centre); write negative values as --anchor=-3,1,0")
+    p.add_argument("--anchor", default=None, metavar="X,Y,Z", help="where the character stands at frame 0, metres, e.g. --anchor -4,1.5,0 (default: a free spot near the scene centre)")
     p.add_argument("--heading", type=float, default=0.0, metavar="DEG", help="the way it faces, degrees from +X counter-clockwise (default 0)")
     p.add_argument("--height-m", dest="height_m", type=float, default=1.8, help="character height in metres (default 1.8)")
-    p.add_argument("--target", action="append", default=[], metavar="NAME=X,Y,Z", help="a named target (repeatable), e.g. fountain=0,0,0")
+    add_targets_option(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--generator", default="blockout", choices=("blockout", "render", "anix"), help="default blockout (CPU)")
     p.add_argument("--background", type=float, nargs=3, default=(0.0, 0.0, 0.0), metavar=("R", "G", "B"),
