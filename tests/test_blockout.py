@@ -57,6 +57,14 @@ def test_walking_away_shows_the_back_and_toward_the_camera_the_front(courtyard, 
     assert cyan > 0.004 and dark < 0.02
 
 
+def test_walking_toward_the_camera_in_words_shows_the_front(courtyard, robot_views):
+    cond = build_conditioning(shot_for(courtyard, robot_views, "the robot walks toward the camera", (-2.5, -5.0, 0.0), 90,
+                                       frames=10))
+    assert cond.motion.camera_behaviour == "static"
+    dark, cyan = character_colours(create("blockout").generate(cond), cond.mask_video)
+    assert cyan > 0.004 and dark < 0.02
+
+
 def test_a_pillar_between_camera_and_character_hides_it(courtyard, robot_views):
     # the yellow pillar (4, -4), radius 0.35, stands between the camera and the robot
     cam = Camera.look_at([4.0, -8.0, 1.2], [4.0, 0.0, 0.9], 208, 120, fov_x_deg=40)

@@ -91,6 +91,16 @@ def test_walks_to_the_left_turns_left_of_its_heading(courtyard):
     assert moved[0] < -2.0 and abs(moved[1]) < 0.6  # facing +Y, its left is -X
 
 
+def test_walks_toward_the_camera_approaches_a_camera_in_front_and_stays_framed(courtyard):
+    motion = plan_motion(shot_for(courtyard, "the robot walks toward the camera", anchor=(-2.5, -5.0, 0.0), heading_deg=90))
+    cam = motion.cameras[0]
+    assert motion.camera_behaviour == "static" and cam.position[1] > -5.0 + 5.0  # in front: it faces +Y
+    gap = np.linalg.norm(motion.root_positions[:, :2] - cam.position[:2], axis=1)
+    assert gap[-1] < gap[0] - 2.0 and np.all(np.diff(gap) <= 1e-9)
+    uv, depth = cam.project(motion.root_positions[-1:] + [0, 0, 1.8])
+    assert depth[0] > 0 and 0 <= uv[0, 0] < cam.width and 0 <= uv[0, 1] < cam.height
+
+
 def test_follow_camera_stays_behind_and_frames_the_character(courtyard):
     motion = plan_motion(shot_for(courtyard, "the robot runs forward", anchor=(-2.0, -5.0, 0.0), heading_deg=90))
     assert motion.camera_behaviour == "follow"
