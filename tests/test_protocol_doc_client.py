@@ -126,6 +126,8 @@ def test_chunked_upload_resumes_from_the_offset_has_scene_reports(endpoint, fixt
     assert ack["complete"] is True and ack["offset"] == len(data)
     status = again.has_scene(sha, len(data))
     assert (status["present"], status["offset"]) == (True, len(data))
+    held = again.put_chunk(sha, len(data), 0, b"ignored")  # a held scene is complete at once
+    assert (held["offset"], held["complete"]) == (len(data), True)
     again.close()
 
 
@@ -218,6 +220,7 @@ def test_a_silent_client_gets_heartbeats_and_its_job_is_cancelled(endpoint, clie
             if header["type"] == "cancelled":
                 break
     beats = [t for t, h in heard if h["type"] == "heartbeat"]
+    assert all(h == {"v": 1, "type": "heartbeat"} for _, h in heard if h["type"] == "heartbeat")
     assert beats and beats[0] < 2.5 and all(b - a < 2.0 for a, b in zip(beats, beats[1:]))
     last = heard[-1][1]
     assert last["type"] == "cancelled" and last["job"] == waiting
