@@ -47,3 +47,14 @@ def truth(fixtures_dir):
 
     with np.load(fixtures_dir / "courtyard_truth.npz") as data:
         return {k: data[k] for k in data.files}
+
+
+@pytest.fixture(scope="session")
+def tiny_training_clips():
+    """Ten synthetic blockout clips encoded by the tiny pipeline (8 to train on, 2 held out)."""
+    from anix_core.model.tiny import tiny_pipeline
+    from anix_core.train.encode import encode_clip
+    from anix_core.train.synthetic import synthetic_clips
+
+    pipeline = tiny_pipeline(seed=0)
+    return [encode_clip(pipeline, clip, 32, 48, max_sequence_length=32) for clip in synthetic_clips(10, 9, 32, 48)]

@@ -82,7 +82,7 @@ def test_continuation_keeps_history_latents_and_returns_only_new_frames(pipe):
     assert frames.shape == (8, H, W, 3)
     latents = run(pipe, cond=conditioning(frames=13), num_frames=8, history=history, output_type="latent")
     assert latents.shape[2] == 4  # (5 + 8 - 1) / 4 + 1
-    expected = pipe._encode(torch.from_numpy(history).permute(3, 0, 1, 2)[None] * 2 - 1)
+    expected = pipe.encode_video(torch.from_numpy(history).permute(3, 0, 1, 2)[None] * 2 - 1)
     torch.testing.assert_close(latents[:, :, :2], expected)
 
 

@@ -67,14 +67,15 @@ class AniXPipeline(DiffusionPipeline):
         return embeds, mask, pooled
 
     # ------------------------------------------------------------------ VAE
-    def _encode(self, video: torch.Tensor, generator=None) -> torch.Tensor:
+    def encode_video(self, video: torch.Tensor, generator=None) -> torch.Tensor:
+        """[B, 3, F, H, W] in [-1, 1] -> scaled VAE latents [B, C, f, h, w] (the mode, no sampling)."""
         video = video.to(device=self._execution_device, dtype=self.vae.dtype)
         latents = self.vae.encode(video).latent_dist.mode()
         return latents * self.vae.config.scaling_factor
 
-    def _encode_views(self, views: torch.Tensor) -> torch.Tensor:
+    def encode_views(self, views: torch.Tensor) -> torch.Tensor:
         """[1, 3, V, H, W] -> [1, C, V, h, w]: every view encoded as its own one-frame video."""
-        return torch.cat([self._encode(views[:, :, i:i + 1]) for i in range(views.shape[2])], dim=2)
+        return torch.cat([self.encode_video(views[:, :, i:i + 1]) for i in range(views.shape[2])], dim=2)
 
     def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
         video = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor, return_dict=False)[0]
@@ -154,12 +155,12 @@ class AniXPipeline(DiffusionPipeline):
             pad = history_frames
             scene = torch.cat([scene[:, :, :1].expand(-1, -1, pad, -1, -1), scene], dim=2)
             mask = torch.cat([mask[:, :, :1].expand(-1, -1, pad, -1, -1), mask], dim=2)
-        scene_latents = self._encode(fit_frames(scene, total_frames)).to(dtype)
-        mask_latents = self._encode(fit_frames(mask, total_frames)).to(dtype)
-        view_latents = self._encode_views(views_tensor(conditioning.views, height, width)).to(dtype)
+        scene_latents = self.encode_video(fit_frames(scene, total_frames)).to(dtype)
+        mask_latents = self.encode_video(fit_frames(mask, total_frames)).to(dtype)
+        view_latents = self.encode_views(views_tensor(conditioning.views, height, width)).to(dtype)
         history_latents = None
         if history_frames:
-            history_latents = self._encode(video_tensor(np.asarray(history), height, width)).to(dtype)
+            history_latents = self.encode_video(video_tensor(np.asarray(history), height, width)).to(dtype)
 
         shape = (1, self.transformer.config.in_channels, scene_latents.shape[2], scene_latents.shape[3],
                  scene_latents.shape[4])
@@ -175,7 +176,7 @@ class AniXPipeline(DiffusionPipeline):
         rep = lambda t: None if t is None else t.repeat(batch, *([1] * (t.dim() - 1)))  # noqa: E731
         views_in = view_latents
         if cfg:
-            white = self._encode_views(white_views_tensor(height, width, view_latents.shape[2])).to(dtype)
+            white = self.encode_views(white_views_tensor(height, width, view_latents.shape[2])).to(dtype)
             views_in = torch.cat([view_latents, white], dim=0)
         model_kwargs = dict(
             encoder_hidden_states=rep(embeds), encoder_attention_mask=rep(text_mask), pooled_projections=rep(pooled),

@@ -151,3 +151,15 @@ def save_clip(clip: Clip, clip_dir: str | Path) -> Path:
 def find_clips(root: str | Path) -> list[Path]:
     """Clip folders under a dataset root (folders holding clip.json), sorted."""
     return sorted(p.parent for p in Path(root).glob("*/clip.json"))
+
+
+def boxes_from_segmentation(masks: np.ndarray) -> np.ndarray:
+    """Segmenter masks [F,H,W] -> AniX box masks [F,H,W] bool: each frame's mask replaced by
+    its bounding box (an empty mask stays empty)."""
+    masks = np.asarray(masks) > 0
+    boxes = np.zeros_like(masks)
+    for box, mask in zip(boxes, masks):
+        ys, xs = np.nonzero(mask)
+        if len(ys):
+            box[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+    return boxes

@@ -1,0 +1,201 @@
+"""LoRA post-training of the AniX transformer (the paper's recipe): flow matching with
+logit-normal t, scene condition dropped with p = 0.3, optional noisy history, rank-64 LoRA on
+attention and MLP, everything else frozen, AdamW with warm-up. Runs under accelerate, so the
+same code trains on a CPU, one GPU, or many (`accelerate launch` with configs/zero2.yaml).
+
+Every step is reproducible from (seed, step) alone: the clip order, t, the noise and the scene
+drop come from a generator seeded per step, so a resumed run continues bit-identically.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from anix_core.train.config import RunConfig
+from anix_core.train.flow_matching import FlowMatchingLoss
+from anix_core.train.latents import collate
+
+CHECKPOINT_PREFIX = "checkpoint-"
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    steps: int
+    losses: list[float]
+    adapter_dir: Path
+    kohya_file: Path
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    # Large odd multiplier keeps per-step streams apart for any seed.
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def build_model(config: RunConfig):
+    from anix_core.model import AniXTransformer3DModel
+    from anix_core.model import configs as named
+
+    spec = config.model
+    if spec.pretrained:
+        model = AniXTransformer3DModel.from_pretrained(spec.pretrained, **spec.overrides)
+    else:
+        base = spec.config if isinstance(spec.config, dict) else getattr(named, spec.config.upper(), None)
+        if base is None:
+            raise ValueError(f"model.config: unknown named config {spec.config!r}; use tiny, hunyuan_13b or a mapping")
+        torch.manual_seed(config.train.seed)
+        model = AniXTransformer3DModel(**{**base, **spec.overrides})
+    return model
+
+
+def add_lora(model, config: RunConfig) -> list[torch.nn.Parameter]:
+    """Freeze everything, add the LoRA adapter, unfreeze `train_modules`; returns what trains."""
+    from peft import LoraConfig
+
+    t = config.train
+    model.requires_grad_(False)
+    model.add_adapter(LoraConfig(r=t.lora_rank, lora_alpha=t.lora_alpha, target_modules=t.lora_targets,
+                                 init_lora_weights=True))
+    for name in t.train_modules:
+        module = getattr(model, name, None)
+        if module is None:
+            raise ValueError(f"train.train_modules: the model has no module {name!r}")
+        module.requires_grad_(True)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def trainable_state(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _lr_lambda(warmup: int) -> Callable[[int], float]:
+    return lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    found = sorted(output_dir.glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+    return found[-1] if found else None
+
+
+def save_checkpoint(folder: Path, model, optimizer, scheduler, step: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({n: p.contiguous() for n, p in trainable_state(model).items()}, str(folder / "trainable.safetensors"))
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step},
+               folder / "state.pt")
+    return folder
+
+
+def load_checkpoint(folder: Path, model, optimizer, scheduler) -> int:
+    weights = load_file(str(folder / "trainable.safetensors"))
+    params = dict(model.named_parameters())
+    unknown = set(weights) - set(params)
+    if unknown:
+        raise ValueError(f"--resume {folder}: checkpoint has parameters this model lacks: {sorted(unknown)[:5]}")
+    with torch.no_grad():
+        for name, value in weights.items():
+            params[name].copy_(value)
+    state = torch.load(folder / "state.pt", weights_only=True)  # tensors and numbers only
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return int(state["step"])
+
+
+def load_trained(config: RunConfig, checkpoint: str | Path):
+    """The model of a run as it was at `checkpoint` (a checkpoint folder or a run folder)."""
+    checkpoint = Path(checkpoint)
+    folder = checkpoint if (checkpoint / "trainable.safetensors").is_file() else latest_checkpoint(checkpoint)
+    if folder is None:
+        raise ValueError(f"{checkpoint}: no checkpoint found there")
+    model = build_model(config)
+    add_lora(model, config)
+    weights = load_file(str(folder / "trainable.safetensors"))
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if unexpected:
+        raise ValueError(f"{folder}: parameters this model lacks: {sorted(unexpected)[:5]}")
+    return model
+
+
+def export_adapter(model, output_dir: Path, train_modules=()) -> tuple[Path, Path]:
+    """Save the LoRA as a diffusers/peft adapter folder and as one kohya-style file; modules
+    trained in full (train.train_modules) go beside them in adapter/trained_modules.safetensors."""
+    from peft.utils import get_peft_model_state_dict
+
+    from anix_core.train.kohya import peft_to_kohya
+
+    adapter_dir = output_dir / "adapter"
+    model.save_lora_adapter(str(adapter_dir))
+    if train_modules:
+        full = {f"{name}.{key}": value.detach().contiguous() for name in train_modules
+                for key, value in getattr(model, name).state_dict().items()}
+        save_file(full, str(adapter_dir / "trained_modules.safetensors"))
+    lora_state = get_peft_model_state_dict(model)
+    rank = model.peft_config["default"].r
+    alpha = model.peft_config["default"].lora_alpha
+    kohya_file = output_dir / "lora_kohya.safetensors"
+    save_file(peft_to_kohya(lora_state, model.config, alpha=alpha, rank=rank), str(kohya_file))
+    return adapter_dir, kohya_file
+
+
+def train_lora(config: RunConfig, output_dir: str | Path, clips: list[dict], max_steps: int | None = None,
+               resume: str | Path | None = None, progress: bool = True) -> TrainResult:
+    """Train; writes checkpoints, metrics.jsonl (one {"step", "loss", "lr"} per step) and the adapter."""
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    t = config.train
+    total = max_steps or t.max_steps
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    accelerator = Accelerator(mixed_precision=t.mixed_precision, cpu=not torch.cuda.is_available())
+
+    model = build_model(config)
+    params = add_lora(model, config)
+    if t.gradient_checkpointing:
+        model.enable_gradient_checkpointing()
+    optimizer = torch.optim.AdamW(params, lr=t.learning_rate, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(t.warmup_steps))
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    start = 0
+    if resume:
+        resume = Path(resume)
+        folder = resume if (resume / "state.pt").is_file() else latest_checkpoint(resume)
+        if folder is None:
+            raise ValueError(f"--resume {resume}: no checkpoint found there")
+        start = load_checkpoint(folder, accelerator.unwrap_model(model), optimizer, scheduler)
+
+    loss_fn = FlowMatchingLoss(scene_drop_p=t.scene_drop_p, history_frames=t.history_frames,
+                               history_noise_std=t.history_noise_std, guidance_scale=t.guidance_scale)
+    metrics_path = output_dir / "metrics.jsonl"
+    losses: list[float] = []
+    model.train()
+    with open(metrics_path, "a") as metrics, tqdm(total=total, initial=start, disable=not progress,
+                                                    desc="train lora", unit="step") as bar:
+        for step in range(start, total):
+            gen = step_generator(t.seed, step)
+            order = torch.randint(len(clips), (t.batch_size,), generator=gen).tolist()
+            batch = collate([clips[i] for i in order]).to(accelerator.device)
+            with accelerator.autocast():
+                loss = loss_fn(model, batch, gen)
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower train.learning_rate")
+            accelerator.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            metrics.write(json.dumps({"step": step + 1, "loss": loss.item(), "lr": scheduler.get_last_lr()[0]}) + "\n")
+            metrics.flush()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            if (step + 1) % t.save_every == 0 or step + 1 == total:
+                save_checkpoint(output_dir / f"{CHECKPOINT_PREFIX}{step + 1}", accelerator.unwrap_model(model),
+                                optimizer, scheduler, step + 1)
+    adapter_dir, kohya_file = export_adapter(accelerator.unwrap_model(model), output_dir, t.train_modules)
+    return TrainResult(output_dir, total, losses, adapter_dir, kohya_file)
