@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field, fields
 
 from anix_core import lexicon as lx
 
-DIRECTIONS = ("forward", "backward", "left", "right", "toward", "around")
 CAMERA_BEHAVIOURS = ("follow", "orbit", "static", "dolly", "pan", "keyframes")
 CAMERA_TARGET = "camera"  # reserved target name: "walks toward the camera"
 
@@ -257,9 +256,10 @@ def _split_clauses(text: str) -> list[_Clause]:
         pos, joiner = end, kind
     pieces.append((text[pos:], joiner))
     for piece, join in pieces:
+        together = bool(_SAME_TIME.search(piece))  # "walks and waves at the same time"
         for k, (sub, sub_join) in enumerate(_split_and(piece)):
             sub = sub.strip()
-            clauses.append(_Clause(sub, _tokens(sub), join if k == 0 else sub_join))
+            clauses.append(_Clause(sub, _tokens(sub), join if k == 0 else "while" if together else sub_join))
     return [c for c in clauses if c.tokens]
 
 
@@ -794,7 +794,7 @@ def _merge_simultaneous(actions: list[_Action]) -> list[_Action]:
             moving = [x for x in (a, b) if x.category == "locomotion"]
             if len(moving) == 2 and (a.action != b.action or a.direction != b.direction):
                 raise InstructionError(f'"{b.text}" and "{a.text}" cannot happen at the same time.',
-                                       [f"{b.text}, then {a.text}"])
+                                       [f"{b.text}, then {_SAME_TIME.sub('', a.text).strip()}"])
             if len(moving) == 1 and any(x.category == "idle" or x.still for x in (a, b)):
                 raise InstructionError(f'"{b.text}" and "{a.text}" contradict each other: the character '
                                        'cannot stay still and move at the same time.', [f"{b.text}, then {a.text}"])

@@ -21,9 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CATEGORIES = ("locomotion", "gesture", "object", "camera", "idle")
-GAIT_SPEEDS_MPS = {"walk": 1.4, "jog": 2.5, "run": 3.5, "sprint": 6.0}
-
 
 @dataclass(frozen=True)
 class Verb:

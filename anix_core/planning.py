@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import trajectory
+from . import instructions, trajectory
 from .cameras import Camera
-
-CAMERA_BEHAVIOURS = ("follow", "orbit", "static", "dolly", "pan", "keyframes")
-CAMERA_TARGET = "camera"  # "walks to the camera": the shot's camera is the target
+from .instructions import CAMERA_BEHAVIOURS, CAMERA_TARGET
 DEFAULT_WALK_MPS = 1.4
 BAND_MIN_M, BAND_MAX_M = 0.2, 2.0      # obstacles: dense splats this high above the ground
 TARGET_CLEARANCE_M = 0.15              # how far the root stops from a target's footprint
@@ -135,7 +133,6 @@ class OccupancyGrid:
         there."""
         i, j = self.cell_of(xy)
         r = int(math.ceil(max_radius_m / self.cell_m))
-        nx, ny = self.occupied.shape
         i0, j0 = max(0, int(i) - r), max(0, int(j) - r)
         window = self.occupied[i0:int(i) + r + 1, j0:int(j) + r + 1]
         if window.size == 0:
@@ -549,8 +546,6 @@ def resolve_camera_behaviour(shot, plan) -> str:
 
 def parse_shot_instruction(shot):
     """The shot's instruction as a `Plan` (anix_core.instructions)."""
-    from . import instructions
-
     return instructions.parse(shot.instruction, targets=tuple(shot.targets or ()), num_frames=shot.num_frames,
                               fps=shot.fps, camera=shot.camera_behaviour)
 

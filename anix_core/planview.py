@@ -48,9 +48,11 @@ def draw_plan_image(scene, motion, size: int = 720, margin_m: float = 1.5, label
 
     f = len(roots)
     every = label_every or max(1, int(round(f / 8)))
+    marked = sorted(set(range(0, f, every)) | {f - 1})  # frames whose number is written
     cam_px, root_px = to_px(cams[:, :2]), to_px(roots[:, :2])
-    draw.line([tuple(p) for p in cam_px], fill=CAMERA_COLOUR, width=2) if f > 1 else None
-    for i in list(range(0, f, every)) + [f - 1]:
+    if f > 1:
+        draw.line([tuple(p) for p in cam_px], fill=CAMERA_COLOUR, width=2)
+    for i in marked:
         look = motion.cameras[i].forward[:2]
         n = np.linalg.norm(look)
         if n > 1e-6:
@@ -60,7 +62,7 @@ def draw_plan_image(scene, motion, size: int = 720, margin_m: float = 1.5, label
         draw.text((cam_px[i][0] + 5, cam_px[i][1] + 2), str(i), fill=CAMERA_COLOUR)
     if f > 1:
         draw.line([tuple(p) for p in root_px], fill=CHARACTER_COLOUR, width=3)
-    for i in list(range(0, f, every)) + [f - 1]:
+    for i in marked:
         p = root_px[i]
         draw.ellipse([p[0] - 4, p[1] - 4, p[0] + 4, p[1] + 4], fill=CHARACTER_COLOUR)
         draw.text((p[0] + 6, p[1] - 14), str(i), fill=CHARACTER_COLOUR)

@@ -20,14 +20,14 @@ from PIL import Image
 from ..shot import VIEW_NAMES
 from . import check_cancel
 
-VIEW_YAWS_DEG = {"front": 0.0, "left": 90.0, "back": 180.0, "right": -90.0}
-_RING = ("front", "left", "back", "right")  # counter-clockwise, 90 degrees apart
+# The views by the camera's yaw around the character: 0, 90, 180 and 270 degrees counter-clockwise.
+VIEW_RING = ("front", "left", "back", "right")
 
 
-def prepare_sprites(views: dict) -> tuple[dict, float]:
+def prepare_sprites(views: dict) -> dict[str, np.ndarray]:
     """Crop the four RGBA views to one shared box around the character (alpha > 0): rows from the
     highest to the lowest drawn pixel of any view, columns symmetric about the image centre (the
-    character's axis). Returns ({name: premultiplied float32 [h,w,4]}, w/h aspect)."""
+    character's axis). Returns {name: premultiplied RGBA float32 [h,w,4]}, all the same size."""
     alphas = [np.asarray(views[n])[..., 3] > 8 for n in VIEW_NAMES]
     h0, w0 = alphas[0].shape
     rows = np.nonzero(np.any(np.stack([a.any(axis=1) for a in alphas if a.shape == (h0, w0)]), axis=0))[0]
@@ -45,8 +45,7 @@ def prepare_sprites(views: dict) -> tuple[dict, float]:
         crop = img[top:bottom, max(left, 0):min(right, w0)].astype(np.float32) / 255.0
         crop[..., :3] *= crop[..., 3:4]
         sprites[name] = crop
-    h, w = sprites["front"].shape[:2]
-    return sprites, w / h
+    return sprites
 
 
 def view_weights(relative_yaw_rad: float, sharpness: float = 2.0) -> list[tuple[str, float]]:
@@ -57,7 +56,7 @@ def view_weights(relative_yaw_rad: float, sharpness: float = 2.0) -> list[tuple[
     t = a - math.floor(a)
     t = min(max((t - 0.5) * sharpness + 0.5, 0.0), 1.0)
     t = t * t * (3 - 2 * t)
-    return [(_RING[k], 1.0 - t), (_RING[(k + 1) % 4], t)]
+    return [(VIEW_RING[k], 1.0 - t), (VIEW_RING[(k + 1) % 4], t)]
 
 
 def relative_yaw(camera, root: np.ndarray, heading_rad: float) -> float:
@@ -81,7 +80,7 @@ class BlockoutGenerator:
 
     def generate(self, conditioning, on_progress=None, should_cancel=None, on_frame=None) -> np.ndarray:
         cond = conditioning
-        sprites, _ = prepare_sprites(cond.views)
+        sprites = prepare_sprites(cond.views)
         motion = cond.motion
         height_m = float(cond.character_height_m)
         distances = motion.distances
