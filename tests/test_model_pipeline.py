@@ -61,7 +61,7 @@ def test_guidance_uses_white_views_as_the_unconditional_branch(pipe, monkeypatch
     guided = run(pipe, guidance_scale=7.5)
     views = seen[-1]
     assert views.shape[0] == 2  # conditional and unconditional in one batch
-    white = pipe._encode_views(torch.ones(1, 3, 4, H, W))
+    white = pipe.encode_views(torch.ones(1, 3, 4, H, W))
     torch.testing.assert_close(views[1:], white)
     assert not torch.allclose(views[:1], white)
     seen.clear()
