@@ -21,6 +21,7 @@ BAND_MIN_M, BAND_MAX_M = 0.2, 2.0      # obstacles: dense splats this high above
 TARGET_CLEARANCE_M = 0.15              # how far the root stops from a target's footprint
 TURN_RATE_RAD_S = math.radians(300.0)  # fastest turn while moving
 FOV_X_DEG = 60.0
+STAYS_PUT_M = 0.5                      # a root that moves less than this is framed from the front
 
 
 # ----------------------------------------------------------------------------- ground
@@ -465,9 +466,11 @@ def _motion_points(root_positions, height_m):
 
 def static_framing(root_positions, headings, height_m, width, height, fov_x_deg=FOV_X_DEG,
                    azimuth_offset_deg=-25.0, elevation_deg=14.0, margin=1.25) -> Camera:
-    """One camera that sees the whole motion: from behind the character's first heading
-    (turned by `azimuth_offset_deg`), a little above, far enough that every root position and
-    the head above it fit in the frame."""
+    """One camera that sees the whole motion, a little above it, far enough that every root
+    position and the head above it fit in the frame. A character that travels (more than
+    `STAYS_PUT_M`) is seen from behind its first heading, so "left" is screen left; one that
+    stays put (gestures, object actions) from in front of its last heading, so its face and
+    hands show. Either way turned by `azimuth_offset_deg`."""
     pts = _motion_points(np.asarray(root_positions), height_m)
     center = 0.5 * (pts.min(0) + pts.max(0))
     center[2] = float(root_positions[0][2]) + 0.5 * height_m
@@ -475,7 +478,9 @@ def static_framing(root_positions, headings, height_m, width, height, fov_x_deg=
     fov_x = math.radians(fov_x_deg)
     fov_y = 2 * math.atan(math.tan(fov_x / 2) * height / width)
     distance = margin * radius / math.sin(min(fov_x, fov_y) / 2)
-    az = float(headings[0]) + math.pi + math.radians(azimuth_offset_deg)
+    roots = np.asarray(root_positions, np.float64)
+    travels = float(np.linalg.norm(roots[:, :2] - roots[0, :2], axis=1).max()) > STAYS_PUT_M
+    az = (float(headings[0]) + math.pi if travels else float(headings[-1])) + math.radians(azimuth_offset_deg)
     el = math.radians(elevation_deg)
     eye = center + distance * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
     return Camera.look_at(eye, center, width, height, fov_x_deg)

@@ -65,6 +65,14 @@ def test_walking_toward_the_camera_in_words_shows_the_front(courtyard, robot_vie
     assert cyan > 0.004 and dark < 0.02
 
 
+def test_a_gesture_in_place_is_framed_from_the_front(courtyard, robot_views):
+    cond = build_conditioning(shot_for(courtyard, robot_views, "the robot bows politely to the camera", (-2.5, -5.0, 0.0), 90,
+                                       frames=4))
+    assert cond.motion.camera_behaviour == "static" and cond.motion.plan.segments[0].target is None
+    dark, cyan = character_colours(create("blockout").generate(cond), cond.mask_video)
+    assert cyan > 0.004 and dark < 0.02
+
+
 def test_a_pillar_between_camera_and_character_hides_it(courtyard, robot_views):
     # the yellow pillar (4, -4), radius 0.35, stands between the camera and the robot
     cam = Camera.look_at([4.0, -8.0, 1.2], [4.0, 0.0, 0.9], 208, 120, fov_x_deg=40)

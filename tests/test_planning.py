@@ -83,6 +83,9 @@ def test_turns_around_and_waves_stays_in_place_with_a_static_camera(courtyard):
     assert all(np.array_equal(c.world_to_camera, motion.cameras[0].world_to_camera) for c in motion.cameras)
     turned = (motion.headings[-1] - motion.headings[0]) % (2 * np.pi)
     assert turned == pytest.approx(np.pi, abs=0.05)
+    to_camera = motion.cameras[0].position[:2] - motion.root_positions[-1, :2]
+    facing = np.array([np.cos(motion.headings[-1]), np.sin(motion.headings[-1])])
+    assert to_camera @ facing > 0.8 * np.linalg.norm(to_camera)  # seen from the front once it has turned
 
 
 def test_walks_to_the_left_turns_left_of_its_heading(courtyard):
