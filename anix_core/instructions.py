@@ -129,6 +129,8 @@ def _normalise_name(name: str) -> str:
 
 
 class _Targets:
+    """The user's target names, looked up by their normalised form (see `_normalise_name`)."""
+
     def __init__(self, targets):
         names = list(targets.keys()) if isinstance(targets, dict) else list(targets or ())
         self.names = [str(n) for n in names]
@@ -137,6 +139,7 @@ class _Targets:
             self.by_norm.setdefault(_normalise_name(n), []).append(n)
 
     def match(self, phrase: str, fuzzy: bool = True) -> str | None:
+        """The target a phrase names (exact spelling preferred, then the shortest name), or None."""
         norm = _normalise_name(phrase)
         if not norm:
             return None
@@ -373,17 +376,8 @@ def _parse_camera(text: str) -> CameraPlan | None:
     low = text.lower()
     side = _side(low)
     if _CAM_ORBIT.search(low):
-        degrees = 90.0
-        m = _DEGREES.search(low)
-        if m:
-            degrees = _degrees_value(m.group(1))
-        elif re.search(r"\b(full|whole|complete|all the way|360)\b", low):
-            degrees = 360.0
-        elif re.search(r"\bhalf\b", low):
-            degrees = 180.0
-        elif re.search(r"\bquarter\b", low):
-            degrees = 90.0
-        return CameraPlan("orbit", {"direction": side or "left", "degrees": degrees}, True)
+        degrees = _written_angle_deg(low, full_words="full|whole|complete|all the way|360")
+        return CameraPlan("orbit", {"direction": side or "left", "degrees": degrees or 90.0}, True)
     if _CAM_DOLLY.search(low):
         out = re.search(r"\b(out|back|away|farther|further|pull\w*)\b", low)
         m = _DISTANCE.search(low)
@@ -416,6 +410,19 @@ def _side(low: str) -> str | None:
 def _degrees_value(word: str) -> float:
     word = word.lower()
     return {"ninety": 90.0, "forty-five": 45.0, "one hundred and eighty": 180.0}.get(word) or float(word)
+
+
+def _written_angle_deg(low: str, full_words: str = "full|complete|whole") -> float | None:
+    """An angle as written, in degrees: "45 degrees", "ninety degrees", a half (180), quarter (90)
+    or full (360) turn, the more specific word first ("a full half turn" is 180); None when the
+    text gives none."""
+    m = _DEGREES.search(low)
+    if m:
+        return _degrees_value(m.group(1))
+    for pattern, degrees in (("half", 180.0), ("quarter", 90.0), (full_words, 360.0)):
+        if re.search(rf"\b(?:{pattern})\b", low):
+            return degrees
+    return None
 
 
 # ----------------------------------------------------------------------------- action clauses
@@ -646,47 +653,17 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
     if category == "locomotion" and stationary:
         category, speed, direction = "gesture", 0.0, None
 
-    # speed
     if category == "locomotion":
         direction = direction or "forward"
-        m = _SPEED.search(low)
-        if m:
-            speed = float(m.group(1))
-        else:
-            intens = any(t.word in lx.INTENSIFIERS for t in tokens)
-            if any(t.word in lx.SLOW_WORDS for t in tokens) or re.search(r"\bat a slow pace\b", low):
-                speed *= 0.5 if intens else 0.7
-            elif any(t.word in lx.FAST_WORDS for t in tokens) or re.search(r"\b(full speed|top speed|as fast as)\b", low):
-                speed *= 1.6 if intens else 1.3
+        speed = _modified_speed(speed, tokens, low)
         if direction == "toward" and target is None:
             raise InstructionError(f'"{text}": toward what? Name a target placed in Blender.',
                                    [f"{verb_text} to the {n}" for n in targets.names[:3]] or [f"{verb_text} forward"])
     else:
         speed = 0.0
 
-    # turning
     if action in ("turn", "spin"):
-        m = _DEGREES.search(low)
-        amount = _degrees_value(m.group(1)) if m else None
-        if amount is None and re.search(r"\bhalf\b", low):
-            amount = 180.0
-        if amount is None and re.search(r"\bquarter\b", low):
-            amount = 90.0
-        if amount is None and re.search(r"\b(full|complete|whole)\b", low):
-            amount = 360.0
-        if direction in ("left", "right"):
-            amount = amount if amount is not None else (360.0 if action == "spin" else 90.0)
-            turn_deg = amount if direction == "left" else -amount
-        elif direction == "toward":
-            turn_deg = 0.0
-        else:
-            if direction is None and key == "face":
-                direction, turn_deg = None, 0.0
-            else:
-                direction = "around" if direction in (None, "around", "backward", "forward") else direction
-                turn_deg = amount if amount is not None else (360.0 if action == "spin" else 180.0)
-        if key == "face" and direction is None and target is None:
-            turn_deg = 0.0
+        direction, turn_deg = _turn(action, key, direction, low)
 
     frames, factor = _duration_frames(low, fps)
     weight = entry.weight * factor
@@ -711,6 +688,33 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
         b.joiner = "then"
         out = [a, b]
     return out
+
+
+def _modified_speed(speed_mps: float, tokens: list[_Token], low: str) -> float:
+    """A gait's speed as the clause modifies it: "at 2 m/s" sets it, "slowly" x0.7 ("very
+    slowly" x0.5), "quickly" x1.3 ("very quickly" x1.6)."""
+    m = _SPEED.search(low)
+    if m:
+        return float(m.group(1))
+    intense = any(t.word in lx.INTENSIFIERS for t in tokens)
+    if any(t.word in lx.SLOW_WORDS for t in tokens) or re.search(r"\bat a slow pace\b", low):
+        return speed_mps * (0.5 if intense else 0.7)
+    if any(t.word in lx.FAST_WORDS for t in tokens) or re.search(r"\b(full speed|top speed|as fast as)\b", low):
+        return speed_mps * (1.6 if intense else 1.3)
+    return speed_mps
+
+
+def _turn(action: str, key: str, direction: str | None, low: str) -> tuple[str | None, float]:
+    """(direction, turn_deg) of a turn or spin: left + / right -, 90 (spin 360) unless an angle
+    is written; otherwise around, 180 (spin 360); 0 toward a target, which planning turns to."""
+    amount = _written_angle_deg(low)
+    if direction in ("left", "right"):
+        amount = amount if amount is not None else (360.0 if action == "spin" else 90.0)
+        return direction, amount if direction == "left" else -amount
+    if direction == "toward" or (direction is None and key == "face"):
+        return direction, 0.0
+    direction = "around" if direction in (None, "around", "backward", "forward") else direction
+    return direction, amount if amount is not None else (360.0 if action == "spin" else 180.0)
 
 
 # ----------------------------------------------------------------------------- noise and subject
@@ -759,7 +763,7 @@ def _is_fragment(tokens: list[_Token]) -> bool:
     filler = (lx.SLOW_WORDS | lx.FAST_WORDS | lx.INTENSIFIERS | lx.CONNECTIVES | set(lx.DIRECTION_WORDS)
               | _TOWARD_PREPS | _AT_PREPS | {"for", "seconds", "second", "frames", "frame", "s", "f", "briefly",
                                                 "meters", "metres", "m", "steps", "again", "too", "once", "more",
-                                                "all", "way", "time", "way", "while", "long", "moment", "bit"})
+                                                "all", "way", "time", "while", "long", "moment", "bit"})
     words = [t.word for t in tokens]
     if any(_match_verb_at(tokens, i) for i in range(len(tokens))):
         return False
