@@ -151,10 +151,7 @@ def previz_command(args) -> int:
     from anix_core.shot import Anchor, ShotSpec
     from anix_core.splats import load
 
-    if args.frames < 1 or args.frames > 2000:
-        raise ValueError(f"--frames {args.frames}: must be between 1 and 2000")
-    if args.fps <= 0:
-        raise ValueError(f"--fps {args.fps}: must be positive")
+    _check_shot_size(args.frames, args.fps, args.width, args.height)
     anchor = np.array(parse_xyz(args.anchor, "--anchor")) if args.anchor else None
     targets = {name: np.array(xyz) for name, xyz in parse_targets(args.targets).items()}
     behaviour, cameras = _cameras_argument(args.camera, args.frames)
@@ -172,10 +169,20 @@ def previz_command(args) -> int:
     return 0
 
 
+def _check_shot_size(frames: int, fps: float, width: int, height: int) -> None:
+    if not 1 <= frames <= 2000:
+        raise ValueError(f"--frames {frames}: must be between 1 and 2000")
+    if fps <= 0:
+        raise ValueError(f"--fps {fps}: must be positive")
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise ValueError(f"--width {width} --height {height}: each must be between 16 and 8192 pixels")
+
+
 def demo_command(args) -> int:
     from anix_core import demo
     from anix_core.shot import Anchor, ShotSpec
 
+    _check_shot_size(args.frames, 25.0, args.width, args.height)
     views = {name: load_view(p) for name, p in demo.view_paths().items()}
     scene = demo.load_scene()
     shot = ShotSpec(scene=scene, views=views,
@@ -183,7 +190,7 @@ def demo_command(args) -> int:
                     instruction=args.instruction or demo.DEFAULT_INSTRUCTION, num_frames=args.frames, fps=25.0, width=args.width,
                     height=args.height, seed=0, camera_behaviour=None,
                     targets={k: np.array(v) for k, v in demo.DEFAULT_TARGETS.items()},
-                    options={"background": demo.BACKGROUND})
+                    options={"background": demo.BACKGROUND, "backend": "cpu"})  # no torch import, no gsplat build
     _report(run_previz(shot, args.out, generator="blockout", show_progress=not args.quiet))
     return 0
 
