@@ -141,7 +141,9 @@ def build_conditioning(shot, on_progress: Callable[[str, int, int], None] | None
     """Plan the shot, render the scene video from its cameras and draw the character's masks.
 
     on_progress(stage, done, total) with stages "plan", "render", "masks"; `should_cancel()`
-    turning true raises anix_core.generators.GenerationCancelled. `plan` skips parsing."""
+    turning true raises anix_core.generators.GenerationCancelled. `plan` skips parsing.
+    shot.options may carry "background" (RGB 0..1), "backend" ("auto", "cpu", "gsplat"; default
+    `backend`) and "mask_mode" (anix_core.masks.MASK_MODES)."""
     from .generators import GenerationCancelled
     from .render import RenderCancelled, render
 
@@ -159,21 +161,21 @@ def build_conditioning(shot, on_progress: Callable[[str, int, int], None] | None
     motion = plan_motion(shot, plan)
     progress("plan", 1, 1)
     cameras = motion.cameras
-    background = tuple(shot.options.get("background", DEFAULT_BACKGROUND)) if shot.options else DEFAULT_BACKGROUND
+    options = dict(shot.options or {})
     try:
-        out = render(shot.scene, cameras, backend=shot.options.get("backend", backend) if shot.options else backend,
-                     background=background, on_progress=lambda d, t: progress("render", d, t),
-                     should_cancel=should_cancel)
+        out = render(shot.scene, cameras, backend=options.get("backend", backend),
+                     background=tuple(options.get("background", DEFAULT_BACKGROUND)),
+                     on_progress=lambda d, t: progress("render", d, t), should_cancel=should_cancel)
     except RenderCancelled as exc:
         raise GenerationCancelled(str(exc)) from None
     progress("masks", 0, 1)
-    mode = (shot.options or {}).get("mask_mode", "per_frame")
-    masks = box_masks(cameras, motion.root_positions, motion.headings, float(shot.anchor.height_m), mode=mode)
+    masks = box_masks(cameras, motion.root_positions, motion.headings, float(shot.anchor.height_m),
+                      mode=options.get("mask_mode", "per_frame"))
     progress("masks", 1, 1)
     action = describe_action(motion.plan)
     return Conditioning(
         scene_video=out.rgb, scene_depth=out.depth, mask_video=masks, views=views,
         prompt=build_prompt(action), cameras=cameras, motion=motion, history_frames=shot.history_frames,
         fps=float(shot.fps), seed=int(shot.seed), character_height_m=float(shot.anchor.height_m),
-        action_text=action, scene_alpha=out.alpha, options=dict(shot.options or {}),
+        action_text=action, scene_alpha=out.alpha, options=options,
     )
