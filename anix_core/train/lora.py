@@ -33,9 +33,10 @@ class TrainResult:
     kohya_file: Path
 
 
-def step_generator(seed: int, step: int) -> torch.Generator:
-    # Large odd multiplier keeps per-step streams apart for any seed.
-    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """The random stream of one step on one process (each GPU draws its own batch)."""
+    # Large odd multipliers keep the per-step and per-rank streams apart for any seed.
+    return torch.Generator().manual_seed(seed * 1_000_003 + step * 8191 + rank)
 
 
 def build_model(config: RunConfig):
@@ -84,10 +85,13 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
 
 
 def save_checkpoint(folder: Path, model, optimizer, scheduler, step: int) -> Path:
+    """Trainable weights (safetensors) and, when given, optimizer + scheduler state (tensors and
+    numbers only, read back with weights_only=True)."""
     folder.mkdir(parents=True, exist_ok=True)
     save_file({n: p.contiguous() for n, p in trainable_state(model).items()}, str(folder / "trainable.safetensors"))
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step},
-               folder / "state.pt")
+    if optimizer is not None:
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step},
+                   folder / "state.pt")
     return folder
 
 
@@ -165,20 +169,25 @@ def train_lora(config: RunConfig, output_dir: str | Path, clips: list[dict], max
     start = 0
     if resume:
         resume = Path(resume)
-        folder = resume if (resume / "state.pt").is_file() else latest_checkpoint(resume)
+        folder = resume if (resume / "trainable.safetensors").is_file() else latest_checkpoint(resume)
         if folder is None:
             raise ValueError(f"--resume {resume}: no checkpoint found there")
-        start = load_checkpoint(folder, accelerator.unwrap_model(model), optimizer, scheduler)
+        if accelerator.num_processes > 1:  # sharded optimizer state (DeepSpeed): accelerate's own format
+            accelerator.load_state(str(folder / "accelerate"))
+            start = json.loads((folder / "step.json").read_text())["step"]
+        else:
+            start = load_checkpoint(folder, accelerator.unwrap_model(model), optimizer, scheduler)
 
     loss_fn = FlowMatchingLoss(scene_drop_p=t.scene_drop_p, history_frames=t.history_frames,
                                history_noise_std=t.history_noise_std, guidance_scale=t.guidance_scale)
     metrics_path = output_dir / "metrics.jsonl"
     losses: list[float] = []
     model.train()
-    with open(metrics_path, "a") as metrics, tqdm(total=total, initial=start, disable=not progress,
+    main = accelerator.is_main_process
+    with open(metrics_path, "a") as metrics, tqdm(total=total, initial=start, disable=not (progress and main),
                                                     desc="train lora", unit="step") as bar:
         for step in range(start, total):
-            gen = step_generator(t.seed, step)
+            gen = step_generator(t.seed, step, accelerator.process_index)
             order = torch.randint(len(clips), (t.batch_size,), generator=gen).tolist()
             batch = collate([clips[i] for i in order]).to(accelerator.device)
             with accelerator.autocast():
@@ -189,13 +198,25 @@ def train_lora(config: RunConfig, output_dir: str | Path, clips: list[dict], max
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            metrics.write(json.dumps({"step": step + 1, "loss": loss.item(), "lr": scheduler.get_last_lr()[0]}) + "\n")
-            metrics.flush()
+            mean_loss = accelerator.reduce(loss.detach(), "mean").item()
+            losses.append(mean_loss)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            bar.set_postfix(loss=f"{mean_loss:.4f}")
+            if main:
+                metrics.write(json.dumps({"step": step + 1, "loss": mean_loss, "lr": scheduler.get_last_lr()[0]}) + "\n")
+                metrics.flush()
             if (step + 1) % t.save_every == 0 or step + 1 == total:
-                save_checkpoint(output_dir / f"{CHECKPOINT_PREFIX}{step + 1}", accelerator.unwrap_model(model),
-                                optimizer, scheduler, step + 1)
+                folder = output_dir / f"{CHECKPOINT_PREFIX}{step + 1}"
+                if accelerator.num_processes > 1:
+                    accelerator.save_state(str(folder / "accelerate"))
+                    if main:
+                        (folder / "step.json").write_text(json.dumps({"step": step + 1}))
+                if main:  # with several processes the optimizer state lives in accelerate's shards above
+                    single = accelerator.num_processes == 1
+                    save_checkpoint(folder, accelerator.unwrap_model(model), optimizer if single else None,
+                                    scheduler, step + 1)
+    accelerator.wait_for_everyone()
+    if not main:
+        return TrainResult(output_dir, total, losses, output_dir / "adapter", output_dir / "lora_kohya.safetensors")
     adapter_dir, kohya_file = export_adapter(accelerator.unwrap_model(model), output_dir, t.train_modules)
     return TrainResult(output_dir, total, losses, adapter_dir, kohya_file)
