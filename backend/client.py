@@ -29,6 +29,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgpack
 import zmq
 
 from . import protocol as P
@@ -115,9 +116,15 @@ class Frame:
 
 @dataclass
 class Done:
+    """The job finished. `start_anchor` / `end_anchor`: the character's {position [x,y,z],
+    heading_rad} at the first and last frame (None from servers that do not report them);
+    `options.continue_from` = this job makes the next shot start at `end_anchor`."""
+
     job_id: str
     num_frames: int
     timings: dict
+    start_anchor: dict | None = None
+    end_anchor: dict | None = None
 
 
 @dataclass
@@ -145,7 +152,8 @@ def _event(header: dict, blobs: list):
         return Frame(job, int(header["index"]), header["encoding"], int(header["width"]), int(header["height"]),
                      int(header.get("channels", 3)), blobs[0])
     if kind == P.DONE:
-        return Done(job, int(header.get("num_frames", 0)), dict(header.get("timings", {})))
+        return Done(job, int(header.get("num_frames", 0)), dict(header.get("timings", {})),
+                    header.get("start_anchor"), header.get("end_anchor"))
     if kind == P.ERROR:
         return Error(job, str(header.get("code", P.E_INTERNAL)), str(header.get("field", "")), str(header.get("message", "")))
     if kind == P.CANCELLED:
@@ -277,16 +285,36 @@ class Client:
             self._last_heard = time.monotonic()
             try:
                 header = P.unpack_header(frames[0].buffer)
-            except ProtocolError:
+            except ProtocolError as exc:
+                if exc.code == P.E_UNSUPPORTED_VERSION:
+                    self._version_mismatch(frames[0].bytes)
                 continue
             blobs = [f.buffer for f in frames[1:]]
             req = P.request_id(header)
+            if header.get("type") == P.ERROR and header.get("code") == P.E_UNSUPPORTED_VERSION and req is None:
+                for waiting in self._waiting:  # the server refused our version before reading `req`
+                    self._replies.setdefault(waiting, (header, blobs))
+                continue
             if req is not None and req in self._waiting:
                 self._replies[req] = (header, blobs)
             elif isinstance(header.get("job"), str) and header["job"] in self._jobs:
                 self._jobs[header["job"]]._queue.append((header, blobs))
             elif isinstance(header.get("job"), str) and self._waiting and len(self._unclaimed) < 10000:
                 self._unclaimed.append((header, blobs))  # events of a job whose submit reply is being read
+
+    def _version_mismatch(self, data: bytes) -> None:
+        """A message in another protocol version: every request waiting for an answer fails with
+        unsupported_version (rather than timing out as if nobody were there)."""
+        try:
+            header = msgpack.unpackb(data, raw=False, strict_map_key=False)
+            version = header.get("v")
+        except Exception:  # noqa: BLE001 - undecodable: only the version is known to differ
+            version = "?"
+        error = P.message(P.ERROR, code=P.E_UNSUPPORTED_VERSION, field="v",
+                          message=f"the server at {self.address} speaks protocol version {version}; "
+                                  f"this client speaks {P.PROTOCOL_VERSION}")
+        for waiting in self._waiting:
+            self._replies.setdefault(waiting, (error, []))
 
     def _pump(self, job_id: str) -> None:
         """Wait a little for messages (called by Job.events); heartbeat; detect a dead server."""
@@ -335,6 +363,10 @@ class Client:
     def hello(self) -> dict:
         """Server information: protocol, server_version, generators, default_generator, limits."""
         reply, _ = self._request(P.message(P.HELLO, client="anix-python"))
+        if reply.get("protocol", P.PROTOCOL_VERSION) != P.PROTOCOL_VERSION:
+            raise ProtocolError(P.E_UNSUPPORTED_VERSION, "protocol",
+                                f"the server at {self.address} speaks protocol version {reply.get('protocol')}; "
+                                f"this client speaks {P.PROTOCOL_VERSION}")
         return reply
 
     def ping(self, timeout: float | None = None) -> float:

@@ -4,16 +4,33 @@ renderer (backend.standin) used where those are not installed.
 
 Generators (all share on_progress(stage, done, total), should_cancel() and on_frame(i, rgb)):
   blockout, anix   anix_core.generators.create(name) on anix_core.conditioning.build_conditioning
-  render           the scene rendered along the cameras, streamed frame by frame
-                   (backend.standin; needs no views)
+  render           overlay "none": the scene rendered along the cameras, streamed frame by frame
+                   (backend.standin; needs no views); overlay "character_box": the project's
+                   "render" generator on the conditioning (plan, masks), the box drawn on it
   pattern          test only (--testing): deterministic frames that ignore the scene
+
+Request options (checked on submit against protocol.GENERATOR_OPTIONS) are split here: the
+generator's own keywords (`GENERATOR_KWARGS`, plus what `quality` means for it), the
+conditioning's (`render_backend`, `mask_mode`), and what the worker itself uses
+(`continue_from`).
 """
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
+from dataclasses import dataclass
 
 TEST_GENERATORS = ("pattern",)
+# request option -> generator keyword, per generator
+GENERATOR_KWARGS = {
+    "blockout": ("shadow", "bob", "shadow_strength", "occlusion_margin_m", "blend_sharpness"),
+    "render": ("overlay",),
+    "anix": ("num_inference_steps", "guidance_scale"),
+}
+# request option -> ShotSpec.options key read by build_conditioning
+CONDITIONING_OPTIONS = {"render_backend": "backend", "mask_mode": "mask_mode"}
+ANIX_RUN_SETTINGS = ("num_inference_steps", "guidance_scale", "height", "width")
 
 
 def _has_module(name: str) -> bool:
@@ -46,6 +63,19 @@ def default_generator() -> str:
     return "blockout" if project_generators_installed() else "render"
 
 
+def check_anix_model(model_dir, installed: bool) -> None:
+    """At server start: the anix generator is installed and `model_dir` is a complete pipeline
+    folder; ValueError saying what is wrong otherwise (imports no torch)."""
+    if not installed:
+        raise ValueError("the anix generator is not installed here (anix_core.generators.anix is missing)")
+    if not model_dir:
+        raise ValueError("the anix generator needs a model folder: pass --model DIR or set ANIX_MODEL_DIR "
+                         "(see docs/MODEL.md)")
+    from anix_core.generators.anix import check_model_dir
+
+    check_model_dir(model_dir)
+
+
 def _project_api():
     """(create, build_conditioning) from anix_core, or None where they do not exist yet."""
     try:
@@ -58,27 +88,76 @@ def _project_api():
     return (create, build) if callable(create) and callable(build) else None
 
 
-def run_generator(name: str, spec, on_progress, should_cancel, on_frame, *, model_dir=None, device=None):
-    """Run generator `name` on a ShotSpec; frames are delivered through on_frame(i, uint8 [H,W,3]).
-    Returns the frames array the generator returned (or None)."""
+def split_options(name: str, options: dict, width: int, height: int) -> tuple[dict, dict]:
+    """Checked request options of a width x height shot -> (generator keywords, conditioning options)."""
+    kwargs = {}
+    if project_generators_installed():
+        from anix_core.generators import quality_settings
+
+        kwargs.update(quality_settings(name, options.get("quality") or "standard", width, height))
+    kwargs.update({k: options[k] for k in GENERATOR_KWARGS.get(name, ()) if options.get(k) is not None})
+    conditioning = {key: options[opt] for opt, key in CONDITIONING_OPTIONS.items() if options.get(opt) is not None}
+    return kwargs, conditioning
+
+
+@dataclass
+class Outcome:
+    """What a run produced: its frames (or None when all went through on_frame) and the
+    character's state at the first and last frame ({position [3], heading_rad})."""
+
+    frames: object
+    start_anchor: dict
+    end_anchor: dict
+
+
+def anchor_state(position, heading_rad) -> dict:
+    return {"position": [float(v) for v in position], "heading_rad": float(heading_rad)}
+
+
+_loaded: dict = {}  # (model_dir, device) -> the anix generator of this worker, its weights loaded once
+
+
+def _anix(create, kwargs: dict, model_dir, device):
+    key = (str(model_dir) if model_dir else None, device)
+    generator = _loaded.get(key)
+    if generator is None:
+        load = {}
+        if model_dir:
+            load["model_dir"] = str(model_dir)
+        if device:
+            load["device"] = device
+            if device == "cpu":
+                load["dtype"] = "fp32"  # bf16 matmuls on a CPU are slow and gain nothing
+        generator = create("anix", **load)
+        _loaded.clear()
+        _loaded[key] = generator
+    for k in ANIX_RUN_SETTINGS:  # per-shot settings; the loaded pipeline is kept
+        if k in kwargs:
+            setattr(generator, k, kwargs[k])
+    return generator
+
+
+def run_generator(name: str, spec, on_progress, should_cancel, on_frame, *, model_dir=None, device=None) -> Outcome:
+    """Run generator `name` on a ShotSpec whose `options` are the checked request options; frames
+    are delivered through on_frame(i, uint8 [H,W,3])."""
+    options = dict(spec.options)
+    still = anchor_state(spec.anchor.position, spec.anchor.heading_rad)  # no plan: the character stays put
     if name == "pattern":
         from .standin import PatternGenerator
 
-        return PatternGenerator().generate(spec, on_progress, should_cancel, on_frame)
-    if name == "render":
+        return Outcome(PatternGenerator().generate(spec, on_progress, should_cancel, on_frame), still, still)
+    if name == "render" and options.get("overlay", "none") == "none":
         from .standin import SceneRenderGenerator
 
-        return SceneRenderGenerator().generate(spec, on_progress, should_cancel, on_frame)
+        return Outcome(SceneRenderGenerator().generate(spec, on_progress, should_cancel, on_frame), still, still)
     api = _project_api()
     if api is None:
-        raise ValueError(f"generator {name!r} is not installed on this server; available: render")
+        raise ValueError(f"generator {name!r} (with these options) is not installed on this server; available: render")
     create, build_conditioning = api
-    options = dict(spec.options)
-    if name == "anix":
-        if model_dir:
-            options.setdefault("model_dir", str(model_dir))
-        if device:
-            options.setdefault("device", device)
-    generator = create(name, **options)
+    kwargs, spec.options = split_options(name, options, spec.width, spec.height)
+    generator = _anix(create, kwargs, model_dir, device) if name == "anix" else create(name, **kwargs)
     conditioning = build_conditioning(spec, on_progress=on_progress, should_cancel=should_cancel)
-    return generator.generate(conditioning, on_progress=on_progress, should_cancel=should_cancel, on_frame=on_frame)
+    frames = generator.generate(conditioning, on_progress=on_progress, should_cancel=should_cancel, on_frame=on_frame)
+    motion = conditioning.motion
+    return Outcome(frames, anchor_state(motion.root_positions[0], motion.headings[0]),
+                   anchor_state(motion.root_positions[-1], math.remainder(float(motion.headings[-1]), 2 * math.pi)))

@@ -85,6 +85,7 @@ MAX_TARGETS = 64
 MAX_NAME_CHARS = 64
 MAX_ID_CHARS = 64
 MIN_FPS, MAX_FPS = 1.0, 120.0
+MAX_HISTORY_FRAMES = 33                 # frames of the previous job a continuation starts from
 MAX_SEED = 2**63 - 1
 
 HEARTBEAT_INTERVAL_S = 1.0              # both sides send something at least this often
@@ -302,6 +303,83 @@ def check_options(value, field: str = "request.options") -> dict:
             out[key] = check_str(item, sub, MAX_OPTION_STRING)
         else:
             _fail(sub, "must be null, a boolean, a number or a short string")
+    return out
+
+
+# --------------------------------------------------------------------------- generator options
+# What each generator understands in `request.options`, checked on submit once the generator is
+# known (`check_generator_options`). Types: "str" (one of `choices`), "bool", "int" and "number"
+# (in [min, max]), "job" (a job id). A default of None means "decided by `quality`" or "not set".
+QUALITIES = ("draft", "standard", "high", "scene")
+RENDER_BACKENDS = ("auto", "gsplat", "cpu")
+MASK_MODES = ("per_frame", "first_frame", "none")
+OVERLAYS = ("none", "character_box")
+_COMMON_OPTIONS = {
+    "quality": {"type": "str", "choices": QUALITIES, "default": "standard"},
+    "continue_from": {"type": "job", "default": None},
+    "render_backend": {"type": "str", "choices": RENDER_BACKENDS, "default": "auto"},
+}
+GENERATOR_OPTIONS = {
+    "blockout": {
+        **_COMMON_OPTIONS,
+        "shadow": {"type": "bool", "default": True},
+        "bob": {"type": "bool", "default": True},
+        "shadow_strength": {"type": "number", "min": 0.0, "max": 1.0, "default": 0.45},
+        "occlusion_margin_m": {"type": "number", "min": 0.0, "max": 10.0, "default": 0.3},
+        "blend_sharpness": {"type": "number", "min": 0.1, "max": 20.0, "default": 2.0},
+    },
+    "render": {
+        **_COMMON_OPTIONS,
+        "overlay": {"type": "str", "choices": OVERLAYS, "default": "none"},
+        "mask_mode": {"type": "str", "choices": MASK_MODES, "default": "per_frame"},
+    },
+    "anix": {
+        **_COMMON_OPTIONS,
+        "num_inference_steps": {"type": "int", "min": 1, "max": 200, "default": None},
+        "guidance_scale": {"type": "number", "min": 1.0, "max": 30.0, "default": 7.5},
+        "mask_mode": {"type": "str", "choices": MASK_MODES, "default": "per_frame"},
+    },
+    "pattern": {  # test only (servers started with --testing)
+        **_COMMON_OPTIONS,
+        "static": {"type": "bool", "default": False},
+        "fail_at_frame": {"type": "int", "min": 0, "max": MAX_FRAMES, "default": None},
+        "frame_delay_s": {"type": "number", "min": 0.0, "max": 10.0, "default": 0.0},
+        "echo_history": {"type": "bool", "default": False},
+    },
+}
+
+
+def check_generator_options(generator: str, options: dict, field: str = "request.options") -> dict:
+    """`options` (already through check_options) checked against `generator`'s schema; returns
+    them with every default filled in. An unknown key or a bad value names `request.options.<key>`."""
+    schema = GENERATOR_OPTIONS.get(generator)
+    if schema is None:
+        return dict(options)
+    out = {}
+    for key, value in options.items():
+        sub = f"{field}.{key}"
+        spec = schema.get(key)
+        if spec is None:
+            _fail(sub, f"generator {generator!r} has no option {key!r}; its options: {', '.join(schema)}")
+        if value is None:
+            out[key] = None
+            continue
+        kind = spec["type"]
+        if kind == "str":
+            out[key] = check_str(value, sub, MAX_OPTION_STRING, spec["choices"])
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                _fail(sub, f"must be true or false, got {type(value).__name__}")
+            out[key] = value
+        elif kind == "int":
+            out[key] = check_int(value, sub, spec["min"], spec["max"])
+        elif kind == "number":
+            out[key] = check_float(value, sub, spec["min"], spec["max"])
+        else:  # job
+            out[key] = check_job_id(value, sub)
+    for key, spec in schema.items():
+        if key not in out or out[key] is None:
+            out[key] = spec["default"]
     return out
 
 

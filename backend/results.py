@@ -22,6 +22,7 @@ class ResultStore:
         self._frames: dict[str, dict[int, dict]] = {}   # job -> index -> frame header
         self._bytes: dict[str, int] = {}
         self._ended: dict[str, float] = {}              # job -> monotonic end time
+        self._info: dict[str, dict] = {}                # job -> what the job left besides frames (end_anchor)
 
     def add_job(self, job_id: str) -> None:
         (self.root / job_id).mkdir(exist_ok=True)
@@ -45,6 +46,19 @@ class ResultStore:
             except FileNotFoundError:
                 continue
             yield self._frames[job_id][index], data
+
+    def frame_files(self, job_id: str, last: int) -> list[tuple[dict, Path]]:
+        """(header, file) of the job's last `last` stored frames, in index order."""
+        indices = sorted(self._frames.get(job_id, {}))[-last:] if last > 0 else []
+        return [(self._frames[job_id][i], self.root / job_id / f"{i:05d}.bin") for i in indices]
+
+    def set_info(self, job_id: str, **info) -> None:
+        """Keep small facts about a job's result (e.g. the character's end anchor) with its frames."""
+        if job_id in self._frames:
+            self._info.setdefault(job_id, {}).update(info)
+
+    def info(self, job_id: str) -> dict:
+        return dict(self._info.get(job_id, {}))
 
     def count(self, job_id: str) -> int:
         return len(self._frames.get(job_id, {}))
@@ -77,3 +91,4 @@ class ResultStore:
         self._frames.pop(job_id, None)
         self._bytes.pop(job_id, None)
         self._ended.pop(job_id, None)
+        self._info.pop(job_id, None)

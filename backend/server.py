@@ -27,7 +27,7 @@ import zmq
 from . import protocol as P
 from .auth import check_bind_allowed, start_server_auth
 from .cache import SceneCache, parse_size
-from .generation import available_generators, default_generator
+from .generation import available_generators, check_anix_model, default_generator
 from .results import ResultStore
 
 SERVER_VERSION = "0.1.0"
@@ -37,6 +37,7 @@ WORKER_SILENCE_S = 10.0       # a worker that sends nothing for this long is kil
 WORKER_START_S = 120.0        # a worker must say `ready` within this
 CANCEL_GRACE_S = 15.0         # a running job must acknowledge cancel within this, else its worker is killed
 TICK_S = 0.05
+VIEW_GENERATORS = ("blockout", "anix")  # generators that draw the character from its four views
 
 
 @dataclass
@@ -73,12 +74,17 @@ class Server:
         check_bind_allowed(bind, keys)
         self.testing = testing
         self.generators = available_generators(testing)
+        self.model = model or os.environ.get("ANIX_MODEL_DIR") or None
+        if generator == "anix" or self.model:
+            check_anix_model(self.model, "anix" in self.generators)
+        elif "anix" in self.generators:
+            self.generators.remove("anix")  # it cannot run a job without a model folder
         self.default_generator = generator or default_generator()
         if self.default_generator not in self.generators:
             raise ValueError(f"generator {self.default_generator!r} is not available here; choose one of {', '.join(self.generators)}")
         self.num_workers = max(1, int(workers))
         self.client_timeout_s = float(client_timeout_s)
-        self.model, self.device = model, device
+        self.device = device
         self._tmp = Path(tempfile.mkdtemp(prefix="anix-"))
         cache_root = Path(cache_dir) if cache_dir else self._tmp / "cache"
         self.cache = SceneCache(cache_root / "scenes", cache_size)
@@ -212,7 +218,11 @@ class Server:
             timings = dict(header.get("timings", {}))
             timings["queue"] = round(job.started - job.created, 6)
             timings["total"] = round(time.monotonic() - job.created, 6)
-            self._end_job(job, "done", P.message(P.DONE, job=job.id, num_frames=job.frames_ready, timings=timings))
+            anchors = {key: _anchor_state(header.get(key)) for key in ("start_anchor", "end_anchor")}
+            if anchors["end_anchor"] is not None:
+                self.results.set_info(job.id, end_anchor=anchors["end_anchor"])
+            self._end_job(job, "done", P.message(P.DONE, job=job.id, num_frames=job.frames_ready, timings=timings,
+                                                 **anchors))
         elif kind == P.ERROR:
             self._end_job(job, "failed", P.message(P.ERROR, job=job.id, code=header.get("code", P.E_INTERNAL),
                                                    field=header.get("field", ""), message=header.get("message", "")))
@@ -265,9 +275,18 @@ class Server:
                 self._end_job(job, "failed", P.message(P.ERROR, job=job.id, code=P.E_UNKNOWN_SCENE, field="request.scene",
                                                        message="the scene left the cache before the job started; upload it again"))
                 continue
+            continuation = None
+            if job.request["options"].get("continue_from"):
+                try:
+                    continuation = self._continuation(job.request["options"]["continue_from"])
+                except P.ProtocolError as exc:
+                    self.idle.appendleft(worker)
+                    self._end_job(job, "failed", P.message(P.ERROR, job=job.id, code=exc.code, field=exc.field,
+                                                           message=exc.message))
+                    continue
             job.state, job.started, job.worker, worker.job = "running", time.monotonic(), worker, job
             header = P.message("job", job=job.id, request=job.request, generator=job.generator,
-                               scene_path=str(scene_path) if scene_path else "")
+                               scene_path=str(scene_path) if scene_path else "", continuation=continuation)
             self.back.send_multipart([worker.ident, P.pack(header), *job.blobs], copy=False)
             job.blobs = []
             self._send_client(job.client, P.message(P.PROGRESS, job=job.id, stage="queued", done=1, total=1))
@@ -285,6 +304,25 @@ class Server:
         self.cache.unpin(job.request["scene"])
         self.results.mark_ended(job.id)
         self._send_client(job.client, event)
+
+    def _continuation(self, prev_id: str) -> dict:
+        """What a job continuing `prev_id` starts from: its end anchor and its last frames (files
+        of the result store, read by the worker on this machine). ProtocolError naming
+        request.options.continue_from when there is nothing to continue."""
+        field_ = "request.options.continue_from"
+        prev = self.jobs.get(prev_id)
+        if prev is None or not self.results.has(prev_id):
+            raise P.ProtocolError(P.E_UNKNOWN_JOB, field_, f"no job {prev_id} to continue from: unknown here, or its "
+                                  f"results expired ({self.results.ttl_s:g} s after it ended); generate that shot again")
+        if prev.state != "done":
+            raise P.ProtocolError(P.E_INVALID_FIELD, field_, f"job {prev_id} is {prev.state}; only a job that ended "
+                                  "with done can be continued")
+        end_anchor = self.results.info(prev_id).get("end_anchor")
+        if end_anchor is None:
+            raise P.ProtocolError(P.E_INVALID_FIELD, field_, f"job {prev_id} left no character end state to continue from")
+        frames = [[str(path), h["encoding"], h["width"], h["height"], h["channels"]]
+                  for h, path in self.results.frame_files(prev_id, P.MAX_HISTORY_FRAMES)]
+        return {"job": prev_id, "end_anchor": end_anchor, "frames": frames}
 
     def _request_cancel(self, job: Job, reason: str) -> None:
         if job.state == "queued":
@@ -339,6 +377,7 @@ class Server:
         self._send_client(ident, P.message(
             P.WELCOME, req=req, server="anix", server_version=SERVER_VERSION, protocol=P.PROTOCOL_VERSION,
             generators=self.generators, default_generator=self.default_generator, limits=P.LIMITS,
+            generator_options={name: P.GENERATOR_OPTIONS[name] for name in self.generators if name in P.GENERATOR_OPTIONS},
             workers=self.num_workers, client_timeout_s=self.client_timeout_s, result_ttl_s=self.results.ttl_s))
 
     def _on_ping(self, ident, req, header, blobs):
@@ -374,6 +413,14 @@ class Server:
             raise P.ProtocolError(P.E_QUEUE_FULL, "", f"{MAX_QUEUED_JOBS} jobs are queued; retry later")
         if sum(1 for j in self.queue if j.client == ident) >= MAX_QUEUED_PER_CLIENT:
             raise P.ProtocolError(P.E_QUEUE_FULL, "", f"this client already has {MAX_QUEUED_PER_CLIENT} queued jobs")
+        request["options"] = P.check_generator_options(generator, request["options"])
+        missing = [n for n in P.VIEW_NAMES if n not in request["views"]]
+        if missing and (generator in VIEW_GENERATORS or request["options"].get("overlay") == "character_box"):
+            what = f"generator {generator!r}" if generator in VIEW_GENERATORS else "the character_box overlay"
+            raise P.ProtocolError(P.E_INVALID_FIELD, "request.views",
+                                  f"{what} needs all four character views; missing: {', '.join(missing)}")
+        if request["options"].get("continue_from"):
+            self._continuation(request["options"]["continue_from"])
         request["generator"] = generator
         job = Job(id="j" + secrets.token_hex(8), client=ident, request=request,
                   blobs=[bytes(b) for b in blobs], generator=generator)
@@ -453,12 +500,24 @@ class Server:
                     self.client_sent.pop(ident, None)
 
 
+def _anchor_state(value) -> dict | None:
+    """A worker's {position [3], heading_rad} made safe to send on, or None."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return {"position": P.check_vec3(value.get("position"), "position"),
+                "heading_rad": P.check_float(value.get("heading_rad"), "heading_rad")}
+    except P.ProtocolError:
+        return None
+
+
 # ---------------------------------------------------------------------- entry points
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bind", default="tcp://127.0.0.1:5555", help="ZeroMQ address to listen on (default %(default)s)")
     parser.add_argument("--generator", default=None, help="default generator: blockout, render or anix (default: blockout where installed, else render)")
-    parser.add_argument("--model", default=None, help="model folder for the anix generator")
+    parser.add_argument("--model", default=None,
+                        help="model folder for the anix generator (default $ANIX_MODEL_DIR); checked at start")
     parser.add_argument("--device", default=None, choices=["cuda", "cpu"], help="device for the generators")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (one per GPU)")
     parser.add_argument("--keys", default=None, help="CURVE key folder from `anix keys generate` (required off loopback)")

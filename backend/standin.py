@@ -64,13 +64,19 @@ class PatternGenerator:
     name = "pattern"
 
     def generate(self, spec, on_progress=None, should_cancel=None, on_frame=None) -> np.ndarray:
-        """Option `static` (bool): every frame is frame 0 (measures transport, not numpy)."""
+        """Option `static` (bool): every frame is frame 0 (measures transport, not numpy).
+        Option `echo_history` (bool): frame i is history frame i (cycling), so tests can see
+        which frames a continuation received."""
         frames = []
         first = pattern_frame(spec.seed, 0, spec.width, spec.height)
+        history = spec.history_frames if spec.options.get("echo_history") else None
         for index in range(spec.num_frames):
             if should_cancel and should_cancel():
                 raise InterruptedError("cancelled")
-            frame = first if spec.options.get("static") else pattern_frame(spec.seed, index, spec.width, spec.height)
+            if history is not None and len(history):
+                frame = history[index % len(history)]
+            else:
+                frame = first if spec.options.get("static") else pattern_frame(spec.seed, index, spec.width, spec.height)
             frames.append(frame)
             if on_frame:
                 on_frame(index, frame)

@@ -79,8 +79,34 @@ class SceneMemo:
         return self.scene
 
 
-def build_shot_spec(request: dict, scene, view_blobs) -> "object":
-    """A validated request (protocol.check_submit) -> anix_core.shot.ShotSpec."""
+def load_history(frames: list, width: int, height: int):
+    """The previous job's stored frames ([path, encoding, width, height, channels] each, from the
+    server's result store) -> uint8 [T,height,width,3], resized when the sizes differ."""
+    import numpy as np
+    from PIL import Image
+
+    out = []
+    for path, encoding, w, h, channels in frames:
+        try:
+            data = open(path, "rb").read()
+        except OSError:
+            raise JobRejected("request.options.continue_from", "the frames of the job to continue from are gone "
+                              "(its results expired); generate that shot again") from None
+        if encoding == "raw":
+            img = np.frombuffer(data, np.uint8).reshape(h, w, channels)[..., :3]
+        else:
+            img = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        if img.shape[:2] != (height, width):
+            img = np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((width, height), Image.BILINEAR))
+        out.append(img)
+    return np.stack(out) if out else None
+
+
+def build_shot_spec(request: dict, scene, view_blobs, continuation: dict | None = None) -> "object":
+    """A validated request (protocol.check_submit + check_generator_options) -> anix_core.shot.ShotSpec.
+    With a `continuation` (the server's summary of the job named by options.continue_from) the
+    character starts at that job's end anchor (position and heading; the height stays the
+    request's) and its last frames become `history_frames`."""
     import numpy as np
     from anix_core.shot import Anchor, ShotSpec
 
@@ -95,10 +121,15 @@ def build_shot_spec(request: dict, scene, view_blobs) -> "object":
             except ValueError as exc:
                 raise JobRejected(f"request.cameras.{i}", str(exc)) from None
     views = {name: decode_view(blob, f"views.{name}") for name, blob in zip(request["views"], view_blobs)}
-    anchor = request["anchor"]
+    anchor = dict(request["anchor"])
+    history = None
+    if continuation:
+        anchor.update(position=continuation["end_anchor"]["position"],
+                      heading_rad=continuation["end_anchor"]["heading_rad"])
+        history = load_history(continuation["frames"], request["width"], request["height"])
     options = {k: v for k, v in request["options"].items() if k not in ("fail_at_frame", "frame_delay_s")}
     return ShotSpec(
-        scene=scene, views=views,
+        scene=scene, views=views, history_frames=history,
         anchor=Anchor(np.asarray(anchor["position"], np.float64), anchor["heading_rad"], anchor["height_m"]),
         instruction=request["instruction"], num_frames=request["num_frames"], fps=request["fps"],
         width=request["width"], height=request["height"], seed=request["seed"], cameras=cameras,
@@ -137,6 +168,7 @@ class JobRunner(threading.Thread):
         self.request = header["request"]
         self.scene_path = header["scene_path"]
         self.generator = header["generator"]
+        self.continuation = header.get("continuation")
         self.blobs = blobs
         self.memo, self.config = memo, config
         self.cancel_event = threading.Event()
@@ -201,19 +233,21 @@ class JobRunner(threading.Thread):
                 scene = None
             else:
                 scene = self.memo.load(self.request["scene"], self.scene_path, self.request["transform"])
-            spec = build_shot_spec(self.request, scene, self.blobs)
+            spec = build_shot_spec(self.request, scene, self.blobs, self.continuation)
             self.send(P.PROGRESS, stage="load_scene", done=1, total=1)
             switch_stage("generate")
             from .generation import run_generator
 
-            frames = run_generator(self.generator, spec, on_progress, should_cancel, on_frame,
-                                   model_dir=self.config.model, device=self.config.device)
+            outcome = run_generator(self.generator, spec, on_progress, should_cancel, on_frame,
+                                    model_dir=self.config.model, device=self.config.device)
+            frames = outcome.frames
             if frames is not None:  # frames a generator returned without passing them to on_frame
                 for index in range(len(frames)):
                     if index not in sent:
                         on_frame(index, frames[index])
             switch_stage("done")
-            self.send(P.DONE, num_frames=len(sent), timings={k: round(v, 6) for k, v in timings.items()})
+            self.send(P.DONE, num_frames=len(sent), timings={k: round(v, 6) for k, v in timings.items()},
+                      start_anchor=outcome.start_anchor, end_anchor=outcome.end_anchor)
         except JobRejected as exc:
             self.send(P.ERROR, code=P.E_INVALID_FIELD, field=exc.field, message=str(exc))
         except BaseException as exc:  # noqa: BLE001 - every failure becomes an error message
