@@ -32,14 +32,16 @@ def write_pngs(frames, out_dir: str | Path) -> list[Path]:
     return [write_png(f, out_dir / frame_name(i)) for i, f in enumerate(frames)]
 
 
-def write_mp4(frames, path: str | Path, fps: float = 25.0) -> Path:
-    """H.264 MP4, yuv420p so every player opens it; odd sizes are padded by one pixel."""
+def write_mp4(frames, path: str | Path, fps: float = 25.0, preset: str = "veryfast") -> Path:
+    """H.264 MP4, yuv420p so every player opens it; odd sizes are padded by one pixel.
+    `preset` is x264's speed/size trade-off (veryfast: half the encoder time of medium, ~5 % larger)."""
     import imageio.v2 as imageio
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with imageio.get_writer(path, fps=fps, codec="libx264", quality=8, pixelformat="yuv420p",
-                            macro_block_size=1, ffmpeg_log_level="error") as writer:
+                            macro_block_size=1, ffmpeg_log_level="error",
+                            output_params=["-preset", preset]) as writer:
         for frame in frames:
             frame = to_uint8(frame)
             h, w = frame.shape[:2]
