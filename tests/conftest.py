@@ -11,22 +11,10 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("ANIX_FIXTURES", REPO.parent / "shared" / "fixtures"))
 
 
-def _cuda_ready() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    if not torch.cuda.is_available():
-        return False
-    try:
-        import gsplat  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def pytest_collection_modifyitems(config, items):
-    if _cuda_ready():
+    from anix_core.render.gsplat_backend import gsplat_available
+
+    if gsplat_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA and gsplat")
     for item in items:
@@ -47,6 +35,25 @@ def truth(fixtures_dir):
 
     with np.load(fixtures_dir / "courtyard_truth.npz") as data:
         return {k: data[k] for k in data.files}
+
+
+@pytest.fixture(scope="session")
+def courtyard(fixtures_dir):
+    """The courtyard fixture at SH degree 0 (the cheap one to render)."""
+    from anix_core.splats import load
+
+    return load(fixtures_dir / "courtyard_sh0.ply")
+
+
+@pytest.fixture(scope="session")
+def robot_views(fixtures_dir):
+    """The four views of the fixture robot, RGBA uint8, by view name."""
+    import numpy as np
+    from PIL import Image
+
+    from anix_core.shot import VIEW_NAMES
+
+    return {n: np.array(Image.open(fixtures_dir / "character" / f"robot_{n}.png").convert("RGBA")) for n in VIEW_NAMES}
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from anix_core.cameras import Camera
 from anix_core.conditioning import Conditioning, build_conditioning
@@ -12,20 +11,9 @@ from anix_core.generators import GenerationCancelled, create
 from anix_core.generators.blockout import BlockoutGenerator, view_weights
 from anix_core.masks import box_masks
 from anix_core.planning import plan_motion
-from anix_core.shot import VIEW_NAMES, Anchor, ShotSpec
-from anix_core.splats import load
+from anix_core.shot import Anchor, ShotSpec
 
 SKY = (0.55, 0.7, 0.9)
-
-
-@pytest.fixture(scope="module")
-def courtyard(fixtures_dir):
-    return load(fixtures_dir / "courtyard_sh0.ply")
-
-
-@pytest.fixture(scope="module")
-def robot_views(fixtures_dir):
-    return {n: np.array(Image.open(fixtures_dir / "character" / f"robot_{n}.png").convert("RGBA")) for n in VIEW_NAMES}
 
 
 def shot_for(scene, views, text, anchor, heading_deg, frames=25, width=208, height=120, **kw):

@@ -3,7 +3,6 @@ import math
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from anix_core.conditioning import (PROMPT_TEMPLATE, Conditioning, build_conditioning, check_views,
                                     describe_action, gerund)
@@ -12,17 +11,6 @@ from anix_core.instructions import parse
 from anix_core.masks import box_masks, mask_centroids
 from anix_core.planning import plan_motion
 from anix_core.shot import VIEW_NAMES, Anchor, ShotSpec
-from anix_core.splats import load
-
-
-@pytest.fixture(scope="module")
-def courtyard(fixtures_dir):
-    return load(fixtures_dir / "courtyard_sh0.ply")
-
-
-@pytest.fixture(scope="module")
-def robot_views(fixtures_dir):
-    return {n: np.array(Image.open(fixtures_dir / "character" / f"robot_{n}.png").convert("RGBA")) for n in VIEW_NAMES}
 
 
 def shot_for(scene, views, text, anchor, heading_deg, frames=93, width=208, height=120, **kw):

@@ -27,11 +27,6 @@ def encoder(request, tmp_path_factory):
     return CharacterEncoder.from_pretrained(folder)
 
 
-@pytest.fixture(scope="module")
-def robot_views(fixtures_dir):
-    return {n: np.asarray(Image.open(fixtures_dir / "character" / f"robot_{n}.png").convert("RGBA")) for n in VIEWS}
-
-
 def shot_with_view(view_rgb, frames=3, size=(240, 320)):
     """Frames of a grey scene with the view pasted at a known box, and that box as the mask."""
     h, w = view_rgb.shape[:2]

@@ -8,15 +8,9 @@ from anix_core.cameras import Camera
 from anix_core.instructions import parse
 from anix_core.planning import fit_ground, occupancy_grid, plan_motion
 from anix_core.shot import Anchor, ShotSpec
-from anix_core.splats import load
 from anix_core.splats.scene import GaussianScene
 
 FOUNTAIN_RIM_M = 1.2
-
-
-@pytest.fixture(scope="module")
-def courtyard(fixtures_dir):
-    return load(fixtures_dir / "courtyard_sh0.ply")
 
 
 def shot_for(scene, text, anchor=(-5.0, 1.5, 0.0), heading_deg=0.0, camera=None, frames=93, **kw):

@@ -6,7 +6,6 @@ import gzip
 import hashlib
 import shutil
 import struct
-import warnings
 
 import numpy as np
 import pytest
