@@ -407,12 +407,6 @@ class Server:
         if generator not in self.generators:
             raise P.ProtocolError(P.E_UNKNOWN_GENERATOR, "request.generator",
                                   f"generator {generator!r} is not available; this server offers {', '.join(self.generators)}")
-        if generator != "pattern" and self.cache.path(request["scene"]) is None:
-            raise P.ProtocolError(P.E_UNKNOWN_SCENE, "request.scene", "the server does not hold this scene; upload it with put_scene first")
-        if len(self.queue) >= MAX_QUEUED_JOBS:
-            raise P.ProtocolError(P.E_QUEUE_FULL, "", f"{MAX_QUEUED_JOBS} jobs are queued; retry later")
-        if sum(1 for j in self.queue if j.client == ident) >= MAX_QUEUED_PER_CLIENT:
-            raise P.ProtocolError(P.E_QUEUE_FULL, "", f"this client already has {MAX_QUEUED_PER_CLIENT} queued jobs")
         request["options"] = P.check_generator_options(generator, request["options"])
         missing = [n for n in P.VIEW_NAMES if n not in request["views"]]
         if missing and (generator in VIEW_GENERATORS or request["options"].get("overlay") == "character_box"):
@@ -421,6 +415,12 @@ class Server:
                                   f"{what} needs all four character views; missing: {', '.join(missing)}")
         if request["options"].get("continue_from"):
             self._continuation(request["options"]["continue_from"])
+        if generator != "pattern" and self.cache.path(request["scene"]) is None:
+            raise P.ProtocolError(P.E_UNKNOWN_SCENE, "request.scene", "the server does not hold this scene; upload it with put_scene first")
+        if len(self.queue) >= MAX_QUEUED_JOBS:
+            raise P.ProtocolError(P.E_QUEUE_FULL, "", f"{MAX_QUEUED_JOBS} jobs are queued; retry later")
+        if sum(1 for j in self.queue if j.client == ident) >= MAX_QUEUED_PER_CLIENT:
+            raise P.ProtocolError(P.E_QUEUE_FULL, "", f"this client already has {MAX_QUEUED_PER_CLIENT} queued jobs")
         request["generator"] = generator
         job = Job(id="j" + secrets.token_hex(8), client=ident, request=request,
                   blobs=[bytes(b) for b in blobs], generator=generator)
