@@ -168,7 +168,7 @@ def test_submit_errors_name_the_field_and_the_limit(server):
         assert (err.value.code, err.value.field) == (P.E_INVALID_FIELD, "request.num_frames")
         assert "1024" in err.value.message
         with pytest.raises(ProtocolError) as err:
-            client.submit({"scene": "ab" * 32, "num_frames": 2, "width": W, "height": H})
+            client.submit({"scene": "ab" * 32, "generator": "render", "num_frames": 2, "width": W, "height": H})
         assert (err.value.code, err.value.field) == (P.E_UNKNOWN_SCENE, "request.scene")
         with pytest.raises(ProtocolError) as err:
             client.submit(dict(pattern_request(), generator="dreams"))
