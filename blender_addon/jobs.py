@@ -117,7 +117,7 @@ class ShotJob:
             elif kind == "frame":
                 self._write_frame(event)
             elif kind == "done":
-                self._post("done")
+                self._post("done", end_anchor=getattr(event, "end_anchor", None))
                 return
             elif kind == "cancelled":
                 self._post("cancelled")
@@ -166,7 +166,7 @@ class ShotJob:
             _set(props, status=f"Frame {len(self.frames)}/{total_frames}",
                  progress=min(1.0, len(self.frames) / max(1, total_frames)))
         elif kind == "done":
-            self._finish_done(props)
+            self._finish_done(props, data.get("end_anchor"))
         elif kind == "cancelled":
             self._end("cancelled", props, f"Cancelled; {len(self.frames)} frame(s) kept in {self.folder}")
         elif kind == "error":
@@ -174,7 +174,7 @@ class ShotJob:
             self.error = data["text"] + kept
             self._end("error", props, "Error: " + self.error)
 
-    def _finish_done(self, props) -> None:
+    def _finish_done(self, props, end_anchor=None) -> None:
         files = [self.frames[i] for i in sorted(self.frames)]
         seq_scene = bpy.data.scenes.get(self.plan.sequencer_scene_name) or bpy.data.scenes.get(self.plan.scene_name)
         if not files:
@@ -182,7 +182,10 @@ class ShotJob:
             self._end("error", props, "Error: " + self.error)
             return
         request = dict(self.plan.request, job_id=self.job_id, shot=self.plan.shot_name)
-        strip = vse.add_image_strip(seq_scene, self.plan.shot_name, files, self.plan.frame_start, request)
+        if end_anchor:
+            request["end_anchor"] = end_anchor  # where the character ended: Continue Shot starts there
+        strip = vse.add_image_strip(seq_scene, self.plan.shot_name, files, self.plan.frame_start, request,
+                                    channel=self.plan.extra.get("channel"))
         self.strip_name = strip.name
         expected = self.plan.request["num_frames"]
         note = "" if len(files) == expected else f" (only {len(files)} of {expected} frames arrived)"
@@ -216,6 +219,9 @@ def _set(props, **values) -> None:
 
 
 def _error_text(code: str, field: str, message: str) -> str:
+    if field == "request.options.continue_from":
+        return (f"{message}. The backend keeps a shot's results for 30 minutes and not across restarts: "
+                "Generate the selected strip again (Regenerate with Same Seed), then Continue Shot")
     hints = {
         "unsupported_version": "the backend speaks another protocol version: update AniX Studio or the backend "
                                "so both are the same release",

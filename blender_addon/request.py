@@ -149,7 +149,7 @@ def shot_size(scene) -> tuple[int, int]:
 
 
 def build_shot(context, *, generator: str | None = None, options: dict | None = None,
-               frame_start: int | None = None, name_suffix: str = "") -> ShotPlan:
+               frame_start: int | None = None, name_suffix: str = "", channel: int | None = None) -> ShotPlan:
     """Check the scene and gather one shot request (see module docstring)."""
     scene = context.scene
     props = scene.anix
@@ -203,4 +203,5 @@ def build_shot(context, *, generator: str | None = None, options: dict | None = 
         views=views, out_dir=folder, shot_name=shot_name(folder, instruction, int(props.seed)) + name_suffix,
         scene_name=scene.name, sequencer_scene_name=seq_scene.name,
         frame_start=first,
-        timeout_s=float(prefs.timeout_s) if prefs else 10.0)
+        timeout_s=float(prefs.timeout_s) if prefs else 10.0,
+        extra={"channel": channel} if channel else {})

@@ -35,13 +35,26 @@ def free_channel(seq_scene, frame_start: int, frame_end: int) -> int:
     raise ValueError(f"every sequencer channel is busy between frames {frame_start} and {frame_end}")
 
 
-def add_image_strip(seq_scene, name: str, files: list[str], frame_start: int, request: dict | None = None):
-    """An image strip showing `files` (paths in one folder, in order) from `frame_start`."""
+def channel_is_free(seq_scene, channel: int, frame_start: int, frame_end: int) -> bool:
+    """No strip on `channel` overlaps [frame_start, frame_end) (end exclusive)."""
+    editor = seq_scene.sequence_editor
+    return editor is None or not any(
+        s.channel == channel and s.frame_final_start < frame_end and frame_start < s.frame_final_end
+        for s in editor.strips_all)
+
+
+def add_image_strip(seq_scene, name: str, files: list[str], frame_start: int, request: dict | None = None,
+                    channel: int | None = None):
+    """An image strip showing `files` (paths in one folder, in order) from `frame_start`, on
+    `channel` when that is free over the strip's frames (Continue Shot: the channel of the strip
+    it continues), else on the lowest free channel."""
     if not files:
         raise ValueError("no frames to add to the sequencer")
     folder = os.path.dirname(files[0])
     editor = seq_scene.sequence_editor or seq_scene.sequence_editor_create()
-    channel = free_channel(seq_scene, frame_start, frame_start + len(files))
+    frame_end = frame_start + len(files)
+    if not (channel and 1 <= channel <= MAX_CHANNEL and channel_is_free(seq_scene, channel, frame_start, frame_end)):
+        channel = free_channel(seq_scene, frame_start, frame_end)
     strip = editor.strips.new_image(name=name, filepath=files[0], channel=channel, frame_start=frame_start,
                                     fit_method="FIT")
     for path in files[1:]:
@@ -60,6 +73,9 @@ def store_request(strip, request: dict) -> None:
     strip["anix_seed"] = int(request.get("seed", 0))
     strip["anix_job_id"] = str(request.get("job_id", ""))
     strip["anix_num_frames"] = int(request.get("num_frames", 0))
+    continued = (request.get("options") or {}).get("continue_from")
+    if continued:
+        strip["anix_continue_from"] = str(continued)
     strip[REQUEST_KEY] = json.dumps({k: v for k, v in request.items() if k not in ("cameras", "views")})
 
 

@@ -227,6 +227,38 @@ def test_register_unregister_twice_leaves_nothing_behind(core):
 
 # ---- generate against a real backend --------------------------------------------------------------
 
+class OtherVersionServer:
+    """A ROUTER on 127.0.0.1 that answers every message as a protocol-version-2 server would."""
+
+    def __init__(self):
+        import threading
+
+        import msgpack
+        import zmq
+
+        self._stop = threading.Event()
+        self._socket = zmq.Context.instance().socket(zmq.ROUTER)
+        self._socket.linger = 0
+        self._socket.bind("tcp://127.0.0.1:*")
+        self.address = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
+
+        def serve():
+            while not self._stop.is_set():
+                if self._socket.poll(50):
+                    ident, header, *_ = self._socket.recv_multipart()
+                    req = msgpack.unpackb(header).get("req")
+                    self._socket.send_multipart([ident, msgpack.packb(
+                        {"v": 2, "type": "welcome", "req": req, "protocol": 2, "server": "anix"})])
+            self._socket.close(linger=0)
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+
+
 @pytest.fixture(scope="module")
 def generated(addon_zip, fixtures_dir, tmp_path_factory):
     from backend_helpers import ServerProcess
@@ -234,13 +266,15 @@ def generated(addon_zip, fixtures_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("addon_generate")
     (work / "frames").mkdir()
     server = ServerProcess(cache_dir=work / "cache")
+    other = OtherVersionServer()
     try:
         workers = server.wait_workers(1)
         result = run_blender("addon_generate.py", {
             "zip": str(addon_zip), "fixtures": str(fixtures_dir), "out": str(work / "frames"),
             "address": server.address, "dead_address": "tcp://127.0.0.1:9", "server_pid": server.proc.pid,
-            "frames": 4, "slow_frames": 300}, work, timeout=400)
+            "wrong_version_address": other.address, "frames": 4, "slow_frames": 300}, work, timeout=400)
     finally:
+        other.stop()
         server.stop()
         for pid in locals().get("workers", []):
             try:
@@ -295,6 +329,44 @@ def test_continue_shot_starts_where_the_selected_strip_ends_and_regenerate_takes
     assert regen["seed_now"] == 9
     (strip,) = _strip_by_seed(regen["strips"], 9)
     assert strip["start"] == previous["start"] and strip["stored"]["instruction"] == "walks forward"
+
+
+def test_continue_shot_follows_on_the_same_channel_and_regenerating_it_keeps_the_continuation(generated):
+    cont = generated["continue"]
+    previous = cont["previous"]
+    assert previous["stored"]["end_anchor"]["position"] == pytest.approx([0.0, -1.5, 0.0])  # pattern: no walk
+    (new,) = [s for s in cont["strips"].values() if s["start"] == previous["end"]]
+    assert new["channel"] == previous["channel"]  # right after the strip it continues (channel 1 was free too)
+    assert new["props"]["anix_continue_from"] == previous["stored"]["job_id"]
+    again = generated["regenerate_continued"]
+    assert again["result"] == ["FINISHED"], again["error"]
+    assert again["strip"]["stored"]["options"]["continue_from"] == previous["stored"]["job_id"]
+    assert again["strip"]["start"] == new["start"]
+
+
+def test_preview_conditioning_lands_the_scene_render_with_the_character_box(generated):
+    from PIL import Image
+
+    from anix_core.generators.render_only import BOX_COLOUR
+
+    preview = generated["preview"]
+    assert preview["result"] == ["FINISHED"], preview["error"]
+    (strip,) = preview["strips"]
+    assert strip["name"].endswith("_preview") and strip["count"] == 4
+    assert strip["stored"]["generator"] == "render" and strip["stored"]["options"]["overlay"] == "character_box"
+    for name in strip["files"]:
+        frame = np.asarray(Image.open(os.path.join(strip["directory"], name)).convert("RGB"))
+        assert np.all(frame == BOX_COLOUR, axis=-1).sum() >= 8  # the box outline
+        assert frame.std() > 5  # over the rendered courtyard
+
+
+def test_a_backend_of_another_protocol_version_is_reported_with_what_to_do(generated):
+    version = generated["version"]
+    assert version["result"] == ["ERROR_REPORTED"] and version["seconds"] < 3  # no timeout wait
+    assert "protocol version 2" in version["error"] and "update AniX Studio or the backend" in version["error"]
+    assert "Traceback" not in version["error"]
+    check = generated["version_check"]
+    assert check["result"] == ["ERROR_REPORTED"] and "protocol version 2" in check["error"]
 
 
 def test_cancel_mid_shot_stops_quickly_and_keeps_the_frames_received(generated):

@@ -166,11 +166,15 @@ class ANIX_OT_regenerate(_ShotOperator, bpy.types.Operator):
         props = context.scene.anix
         props.instruction = stored.get("instruction", props.instruction)
         props.seed = int(stored.get("seed", 0)) + (0 if self.same_seed else 1)
-        return _start(self, context, frame_start=int(strip.frame_final_start))
+        continued = (stored.get("options") or {}).get("continue_from")  # a continued shot stays one
+        return _start(self, context, frame_start=int(strip.frame_final_start),
+                      options={"continue_from": continued} if continued else None)
 
 
 class ANIX_OT_continue_shot(_ShotOperator, bpy.types.Operator):
-    """Generate the next shot from where the selected AniX strip ends, with the current instruction"""
+    """Generate the next shot from where the selected AniX strip ends, with the current instruction:
+    the character starts where it ended and the backend continues from that shot's last frames.
+    The new strip follows the selected one on its channel. The anchor Empty is left where it is"""
 
     bl_idname = "anix.continue_shot"
     bl_label = "Continue Shot"
@@ -181,8 +185,11 @@ class ANIX_OT_continue_shot(_ShotOperator, bpy.types.Operator):
         except AnixError as exc:
             return _fail(self, context, exc)
         stored = vse.stored_request(strip)
-        options = {"continue_from": stored.get("job_id", "")} if stored.get("job_id") else {}
-        return _start(self, context, frame_start=int(strip.frame_final_end), options=options)
+        if not stored.get("job_id"):
+            return _fail(self, context, AnixError("the selected strip has no backend job to continue from: "
+                                                  "Regenerate it first"))
+        return _start(self, context, frame_start=int(strip.frame_final_end), channel=int(strip.channel),
+                      options={"continue_from": stored["job_id"]})
 
 
 class ANIX_OT_cancel(bpy.types.Operator):

@@ -1,6 +1,6 @@
 """Generate shots from real Blender against a real backend process. Args: zip, fixtures, out,
-address (a running `anix serve`), dead_address (nothing listens), server_pid (killed at the end),
-frames, slow_frames."""
+address (a running `anix serve`), dead_address (nothing listens), wrong_version_address (a server
+that answers in protocol version 2), server_pid (killed at the end), frames, slow_frames."""
 from __future__ import annotations
 
 import os
@@ -83,9 +83,21 @@ seed8 = [s for s in editor.strips_all if s.get("anix_seed") == 8][0]
 editor.active_strip = seed8
 res, err = Reports.call(bpy.ops.anix.continue_shot, wait=True)
 out["continue"] = {"result": res, "error": err, "previous": strip_info(seed8), "strips": strips()}
+continued = [s for s in editor.strips_all if s.get("anix_continue_from")]
+if continued:
+    editor.active_strip = continued[0]
+    res, err = Reports.call(bpy.ops.anix.regenerate, wait=True, same_seed=True)
+    again = [s for s in editor.strips_all if s.get("anix_continue_from") and s != continued[0]]
+    out["regenerate_continued"] = {"result": res, "error": err, "strip": strip_info(again[0]) if again else None}
 editor.active_strip = seed8
 res, err = Reports.call(bpy.ops.anix.regenerate, wait=True)
 out["regenerate"] = {"result": res, "error": err, "seed_now": props.seed, "strips": strips()}
+
+# ---- 3b. preview conditioning: the scene render with the character's box -------------------------
+before = set(strips())
+res, err = Reports.call(bpy.ops.anix.preview_conditioning, wait=True)
+new_strips = [strips()[n] for n in sorted(set(strips()) - before)]
+out["preview"] = {"result": res, "error": err, "strips": new_strips}
 
 # ---- 4. cancel mid-shot --------------------------------------------------------------------------
 props.generator = A.get("slow_generator", "render")
@@ -123,6 +135,14 @@ out["down_check"] = {"result": res, "error": err, "backend_status": props.backen
 prefs.backend_address = "tcp://10.20.30.40:5555"
 res, err = Reports.call(bpy.ops.anix.generate, wait=True)
 out["remote"] = {"result": res, "error": err, "online_access": bpy.app.online_access}
+
+# ---- 6b. a backend that speaks another protocol version -------------------------------------------
+prefs.backend_address = A["wrong_version_address"]
+t0 = time.perf_counter()
+res, err = Reports.call(bpy.ops.anix.generate, wait=True)
+out["version"] = {"result": res, "error": err, "seconds": time.perf_counter() - t0}
+res, err = Reports.call(bpy.ops.anix.check_backend)
+out["version_check"] = {"result": res, "error": err}
 
 # ---- 7. the backend dies mid-shot -----------------------------------------------------------------
 prefs.backend_address = A["address"]
