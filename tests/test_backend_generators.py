@@ -261,3 +261,14 @@ def test_anix_serve_with_a_model_folder_runs_anix_shots_on_that_model(tiny_model
         srv.stop()
     assert isinstance(done, Done) and done.num_frames == 1 and isinstance(again, Done)
     assert ("denoise", 2) in stages  # the request's steps reached the model
+
+
+def test_every_generator_option_is_documented_in_the_protocol():
+    doc = (REPO / "docs" / "PROTOCOL.md").read_text()
+    section = doc[doc.index("## Generator options"):doc.index("## Continuation")]
+    for generator, options in P.GENERATOR_OPTIONS.items():
+        assert f"`{generator}`" in section
+        for name in options:
+            assert f"`{name}`" in section, (generator, name)
+    for quality in QUALITIES:
+        assert f"`{quality}`" in section
