@@ -28,6 +28,10 @@ def register(subparsers) -> None:
     submit.add_argument("--anchor", default="0,0,0", help="character position x,y,z in metres (default %(default)s)")
     submit.add_argument("--heading", type=float, default=0.0, help="character heading in degrees (0 = facing +X)")
     submit.add_argument("--generator", default=None, help="generator name (default: the server's)")
+    submit.add_argument("--quality", default=None, choices=["draft", "standard", "high", "scene"],
+                        help="quality preset (options.quality; default standard)")
+    submit.add_argument("--continue-from", default=None, metavar="JOB",
+                        help="continue the shot of this finished job: start where its character ended")
     submit.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="generator option (repeatable); VALUE is read as JSON when it parses, else as text")
     cams = submit.add_mutually_exclusive_group()
@@ -99,8 +103,13 @@ def build_request(args, scene_sha: str) -> dict:
     }
     if args.generator:
         request["generator"] = args.generator
-    if args.option:
-        request["options"] = dict(_parse_option(o) for o in args.option)
+    options = dict(_parse_option(o) for o in args.option)
+    if args.quality:
+        options["quality"] = args.quality
+    if args.continue_from:
+        options["continue_from"] = args.continue_from
+    if options:
+        request["options"] = options
     if args.camera:
         from anix_core.cameras import cameras_from_json
 
@@ -146,6 +155,11 @@ def _submit(args) -> int:
                     elif isinstance(event, Done):
                         bar.close()
                         print(f"{event.num_frames} frames written to {out}", file=sys.stderr)
+                        if event.end_anchor:
+                            x, y, z = event.end_anchor["position"]
+                            print(f"the character ends at {x:.2f},{y:.2f},{z:.2f} heading "
+                                  f"{math.degrees(event.end_anchor['heading_rad']):.1f} degrees; continue with "
+                                  f"--continue-from {job.id}", file=sys.stderr)
                         return 0
                     elif isinstance(event, Error):
                         raise ValueError(f"job {job.id} failed ({event.code}): {event.message}")

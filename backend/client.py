@@ -431,7 +431,9 @@ class Client:
             names.append(name)
             blobs.append(Path(value).expanduser().read_bytes() if isinstance(value, (str, os.PathLike)) else bytes(value))
         request["views"] = names
-        P.check_submit({"request": request}, blobs)  # the same checks the server makes, before sending
+        checked = P.check_submit({"request": request}, blobs)  # the same checks the server makes, before sending
+        if checked["generator"]:
+            P.check_generator_options(checked["generator"], checked["options"])
         with self._lock:
             reply, _ = self._request(P.message(P.SUBMIT, request=request), blobs)
             job = Job(self, reply["job"], int(reply.get("num_frames", request.get("num_frames", 0))))

@@ -32,9 +32,9 @@ class JobRejected(Exception):
     """The request is invalid in a way only the worker can see (a camera that is not rigid, a
     view that is not decodable): reported as invalid_field."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, code: str = P.E_INVALID_FIELD):
         super().__init__(message)
-        self.field = field
+        self.field, self.code = field, code
 
 
 # ----------------------------------------------------------------------------- request -> ShotSpec
@@ -91,7 +91,7 @@ def load_history(frames: list, width: int, height: int):
             data = open(path, "rb").read()
         except OSError:
             raise JobRejected("request.options.continue_from", "the frames of the job to continue from are gone "
-                              "(its results expired); generate that shot again") from None
+                              "(its results expired); generate that shot again", P.E_UNKNOWN_JOB) from None
         if encoding == "raw":
             img = np.frombuffer(data, np.uint8).reshape(h, w, channels)[..., :3]
         else:
@@ -249,7 +249,7 @@ class JobRunner(threading.Thread):
             self.send(P.DONE, num_frames=len(sent), timings={k: round(v, 6) for k, v in timings.items()},
                       start_anchor=outcome.start_anchor, end_anchor=outcome.end_anchor)
         except JobRejected as exc:
-            self.send(P.ERROR, code=P.E_INVALID_FIELD, field=exc.field, message=str(exc))
+            self.send(P.ERROR, code=exc.code, field=exc.field, message=str(exc))
         except BaseException as exc:  # noqa: BLE001 - every failure becomes an error message
             if self.cancel_event.is_set():
                 self.send(P.CANCELLED, reason="cancel requested", frames_ready=len(sent))

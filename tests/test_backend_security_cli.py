@@ -83,6 +83,19 @@ def test_anix_submit_uploads_the_scene_and_writes_every_frame(server, tmp_path, 
         np.testing.assert_array_equal(np.asarray(Image.open(p)), pattern_frame(4, i, W, H))
 
 
+def test_anix_submit_continue_from_starts_from_the_previous_jobs_last_frames(server, tmp_path, fixtures_dir):
+    first = anix(*submit_args(server, tmp_path / "a", fixtures_dir, 3))
+    job_id = re.search(r"--continue-from (j[0-9a-f]+)", first.stderr).group(1)
+    second = anix(*submit_args(server, tmp_path / "b", fixtures_dir, 2), "--quality", "draft",
+                  "--continue-from", job_id, "--option", "echo_history=true")
+    assert second.returncode == 0, second.stderr
+    for i in range(2):  # the pattern generator echoes the history it was given: the first job's frames
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "b" / f"frame_{i:04d}.png")),
+                                      pattern_frame(4, i, W, H))
+    gone = anix(*submit_args(server, tmp_path / "c", fixtures_dir, 2), "--continue-from", "jnosuchjob")
+    assert gone.returncode == 2 and "request.options.continue_from" in gone.stderr and "Traceback" not in gone.stderr
+
+
 def test_ctrl_c_in_anix_submit_cancels_the_job_on_the_server(server, tmp_path, fixtures_dir):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "anix_core", *submit_args(server, out, fixtures_dir, 300),
