@@ -64,21 +64,6 @@ def _keys_generate(args) -> int:
     return 0
 
 
-def _find_views(folder) -> dict:
-    from .protocol import VIEW_NAMES
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"--views {folder}: not a folder")
-    views = {}
-    for name in VIEW_NAMES:
-        found = sorted(folder.glob(f"*{name}.png"))
-        if not found:
-            raise ValueError(f"--views {folder}: no {name} view (expected a file named like {name}.png or robot_{name}.png)")
-        views[name] = found[0]
-    return views
-
-
 def _parse_option(text: str):
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -126,12 +111,14 @@ def build_request(args, scene_sha: str) -> dict:
 def _submit(args) -> int:
     from tqdm import tqdm
 
+    from anix_core.views import find_views
+
     from .client import BackendUnavailable, Cancelled, Client, Done, Error, Frame, Progress
     from .protocol import ProtocolError
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    views = _find_views(args.views) if args.views else {}
+    views = find_views(args.views, suffixes=(".png",)) if args.views else {}  # sent as PNG bytes
     with Client(args.backend, keys=args.keys, timeout=args.timeout) as client:
         try:
             client.hello()

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from anix_core.cli import main
-from anix_core.cli.previz_commands import find_views, load_view
+from anix_core.views import find_views, load_view
 
 
 def test_views_are_found_by_name_in_any_case_and_a_missing_one_is_named(tmp_path, fixtures_dir):

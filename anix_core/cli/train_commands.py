@@ -102,7 +102,7 @@ def read_frames(folder, mode: str = "RGB") -> np.ndarray:
 
 def _dataset_build(args) -> int:
     from anix_core.cameras import cameras_from_json
-    from anix_core.cli.previz_commands import load_views
+    from anix_core.views import load_views
     from anix_core.render import render
     from anix_core.splats import load
     from anix_core.train.data import Clip, boxes_from_segmentation, save_clip
@@ -186,7 +186,7 @@ def _dataset_encode(args) -> int:
 
 # -------------------------------------------------------------------------------- eval
 def _eval(args) -> int:
-    from anix_core.cli.previz_commands import load_views
+    from anix_core.views import load_views
     from anix_core.metrics import CharacterEncoder, character_consistency, scene_fidelity
 
     video = read_frames(args.video)
