@@ -86,6 +86,54 @@ def test_continuation_keeps_history_latents_and_returns_only_new_frames(pipe):
     torch.testing.assert_close(latents[:, :, :2], expected)
 
 
+def test_continuation_takes_33_history_frames_and_makes_96_new_ones(pipe):
+    # 33 frames = 9 latents of history, + 96 new frames = a 129-frame (33-latent) sequence.
+    history = np.random.default_rng(4).random((33, H, W, 3), dtype=np.float32)
+    latents = run(pipe, cond=conditioning(frames=96), num_frames=96, history=history, num_inference_steps=1,
+                  output_type="latent")
+    assert latents.shape[2] == 33
+    torch.testing.assert_close(latents[:, :, :9], pipe.encode_video(torch.from_numpy(history).permute(3, 0, 1, 2)[None] * 2 - 1))
+    frames = run(pipe, cond=conditioning(frames=96), num_frames=96, history=history, num_inference_steps=1)
+    assert frames.shape == (96, H, W, 3)
+
+
+def test_diffusion_forcing_decodes_after_the_clean_history():
+    pipe = tiny_pipeline(seed=0)
+    pipe.transformer.register_to_config(history_mode="diffusion_forcing")
+    history = np.random.default_rng(3).random((5, H, W, 3), dtype=np.float32)
+    latents = run(pipe, cond=conditioning(frames=8), num_frames=8, history=history, output_type="latent")
+    expected = pipe.encode_video(torch.from_numpy(history).permute(3, 0, 1, 2)[None] * 2 - 1)
+    torch.testing.assert_close(latents[:, :, :2], expected)
+
+
+def test_vae_tiling_decodes_in_tiles_at_the_same_size(pipe, monkeypatch):
+    tiles = []
+    decode_tile = pipe.vae.tiled_decode
+    monkeypatch.setattr(pipe.vae, "tiled_decode", lambda *a, **k: tiles.append(1) or decode_tile(*a, **k))
+    pipe.vae.enable_tiling(tile_sample_min_height=16, tile_sample_min_width=16, tile_sample_stride_height=8,
+                           tile_sample_stride_width=8)
+    try:
+        frames = run(pipe)
+    finally:
+        pipe.vae.disable_tiling()
+    assert tiles and frames.shape == (9, H, W, 3)
+    assert np.isfinite(frames).all() and 0.0 <= frames.min() and frames.max() <= 1.0
+
+
+def test_model_cpu_offload_gives_the_same_frames(pipe):
+    offloaded = tiny_pipeline(seed=0)
+    offloaded.enable_model_cpu_offload(device="cpu")
+    np.testing.assert_array_equal(run(offloaded), run(pipe))
+
+
+def test_bf16_components_give_nearly_the_fp32_frames(pipe):
+    bf16 = tiny_pipeline(seed=0).to(dtype=torch.bfloat16)
+    assert bf16.transformer.dtype == torch.bfloat16 and bf16.vae.dtype == torch.bfloat16
+    frames = run(bf16)
+    assert frames.dtype == np.float32 and np.isfinite(frames).all()
+    assert np.abs(frames - run(pipe)).mean() < 0.05
+
+
 def test_callback_runs_every_step_and_can_cancel(pipe):
     steps = []
 

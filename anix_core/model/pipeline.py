@@ -14,6 +14,7 @@ import torch
 from diffusers import AutoencoderKLHunyuanVideo, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video import DEFAULT_PROMPT_TEMPLATE
 from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
 
 from .inputs import fit_frames, mask_tensor, video_tensor, views_tensor, white_views_tensor
 from .transformer import AniXTransformer3DModel
@@ -164,12 +165,13 @@ class AniXPipeline(DiffusionPipeline):
 
         shape = (1, self.transformer.config.in_channels, scene_latents.shape[2], scene_latents.shape[3],
                  scene_latents.shape[4])
-        latents = torch.randn(shape, generator=generator, device="cpu", dtype=torch.float32).to(device)
+        latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
         num_history = 0 if history_latents is None else history_latents.shape[2]
+        clean_history = history_latents
         diffusion_forcing = self.transformer.config.history_mode == "diffusion_forcing"
         if num_history and diffusion_forcing:  # the history chunk sits at its own small noise level
             s = history_timestep / 1000.0
-            noise = torch.randn(history_latents.shape, generator=generator, device="cpu").to(device, dtype)
+            noise = randn_tensor(history_latents.shape, generator=generator, device=device, dtype=torch.float32).to(dtype)
             history_latents = (1 - s) * history_latents + s * noise
 
         batch = 2 if cfg else 1
@@ -212,6 +214,8 @@ class AniXPipeline(DiffusionPipeline):
         if self.interrupt:
             self.maybe_free_model_hooks()
             return AniXPipelineOutput(frames=None)
+        if num_history:  # the causal VAE decodes the new frames after the clean history
+            latents[:, :, :num_history] = clean_history.float()
         if output_type == "latent":
             frames = latents
         else:
