@@ -47,6 +47,44 @@ def test_only_the_lora_trains(tiny_training_clips, tmp_path):
                        "proj", "2", "proj_mlp", "proj_out"}
 
 
+def test_lora_wraps_exactly_attention_qkv_and_out_and_the_mlps():
+    from peft.tuners.lora import LoraLayer
+
+    from anix_core.train.lora import add_lora
+
+    cfg = config(train_modules=[])
+    model = build_model(cfg)
+    add_lora(model, cfg.train)
+    wrapped = {name for name, module in model.named_modules() if isinstance(module, LoraLayer)}
+    dual = [f"transformer_blocks.0.{m}" for m in (
+        "attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0",
+        "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj", "attn.to_add_out",
+        "ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2")]
+    single = [f"single_transformer_blocks.0.{m}" for m in ("attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp", "proj_out")]
+    assert wrapped == set(dual + single)  # proj_out: the single block's fused attention-out + MLP-out
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """accelerate keeps one mixed-precision mode per process; a run of its own gets a fresh one."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)
+    yield
+    AcceleratorState._reset_state(True)
+
+
+def test_bf16_training_keeps_frozen_weights_in_bf16_and_trains_float32(tiny_training_clips, tmp_path,
+                                                                        fresh_accelerate_state):
+    result = train_lora(config(max_steps=3, mixed_precision="bf16"), tmp_path, tiny_training_clips[:8], progress=False)
+    assert len(result.losses) == 3 and all(torch.isfinite(torch.tensor(result.losses)))
+    trained = load_file(str(tmp_path / "checkpoint-3" / "trainable.safetensors"))
+    assert trained and all(t.dtype == torch.float32 for t in trained.values())
+    model = load_trained(config(mixed_precision="bf16"), tmp_path)
+    frozen = {p.dtype for p in model.parameters() if not p.requires_grad}
+    assert frozen == {torch.bfloat16}
+
+
 def test_a_resumed_run_is_bit_identical(tiny_training_clips, tmp_path):
     clips = tiny_training_clips[:8]
     straight = train_lora(config(max_steps=6, save_every=3), tmp_path / "a", clips, progress=False)

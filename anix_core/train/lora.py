@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save_file
 
-from anix_core.train.config import RunConfig
+from anix_core.train.config import RunConfig, TrainSpec
 from anix_core.train.flow_matching import FlowMatchingLoss
 from anix_core.train.latents import collate
 
@@ -40,26 +40,30 @@ def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
 
 
 def build_model(config: RunConfig):
+    """The transformer of `config.model` (float32). Seeds the global RNG with train.seed first, so
+    random weights and the LoRA initialisation that follows are the same on every run and rank."""
     from anix_core.model import AniXTransformer3DModel
     from anix_core.model import configs as named
 
     spec = config.model
+    torch.manual_seed(config.train.seed)
     if spec.pretrained:
-        model = AniXTransformer3DModel.from_pretrained(spec.pretrained, **spec.overrides)
-    else:
-        base = spec.config if isinstance(spec.config, dict) else getattr(named, spec.config.upper(), None)
-        if base is None:
-            raise ValueError(f"model.config: unknown named config {spec.config!r}; use tiny, hunyuan_13b or a mapping")
-        torch.manual_seed(config.train.seed)
-        model = AniXTransformer3DModel(**{**base, **spec.overrides})
-    return model
+        return AniXTransformer3DModel.from_pretrained(spec.pretrained, **spec.overrides)
+    base = spec.config if isinstance(spec.config, dict) else getattr(named, spec.config.upper(), None)
+    if base is None:
+        raise ValueError(f"model.config: unknown named config {spec.config!r}; use tiny, hunyuan_13b or a mapping")
+    return AniXTransformer3DModel(**{**base, **spec.overrides})
 
 
-def add_lora(model, config: RunConfig) -> list[torch.nn.Parameter]:
-    """Freeze everything, add the LoRA adapter, unfreeze `train_modules`; returns what trains."""
+HALF_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def add_lora(model, t: TrainSpec) -> list[torch.nn.Parameter]:
+    """Freeze everything, add the LoRA adapter, unfreeze `t.train_modules`; returns what trains.
+    With t.mixed_precision bf16/fp16 the frozen weights are stored in that type (13B: 26 GB
+    instead of 52 GB) and what trains stays float32 (autocast computes in half precision)."""
     from peft import LoraConfig
 
-    t = config.train
     model.requires_grad_(False)
     model.add_adapter(LoraConfig(r=t.lora_rank, lora_alpha=t.lora_alpha, target_modules=t.lora_targets,
                                  init_lora_weights=True))
@@ -68,6 +72,9 @@ def add_lora(model, config: RunConfig) -> list[torch.nn.Parameter]:
         if module is None:
             raise ValueError(f"train.train_modules: the model has no module {name!r}")
         module.requires_grad_(True)
+    half = HALF_DTYPES.get(t.mixed_precision)
+    for p in model.parameters():
+        p.data = p.data.to(half) if half is not None and not p.requires_grad else p.data.float()
     return [p for p in model.parameters() if p.requires_grad]
 
 
@@ -82,6 +89,15 @@ def _lr_lambda(warmup: int) -> Callable[[int], float]:
 def latest_checkpoint(output_dir: Path) -> Path | None:
     found = sorted(output_dir.glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
     return found[-1] if found else None
+
+
+def checkpoint_folder(path: str | Path, what: str) -> Path:
+    """`path` itself when it is a checkpoint, else the latest checkpoint of the run folder `path`."""
+    path = Path(path)
+    folder = path if (path / "trainable.safetensors").is_file() else latest_checkpoint(path)
+    if folder is None:
+        raise ValueError(f"{what} {path}: no checkpoint found there")
+    return folder
 
 
 def save_checkpoint(folder: Path, model, optimizer, scheduler, step: int) -> Path:
@@ -112,12 +128,9 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler) -> int:
 
 def load_trained(config: RunConfig, checkpoint: str | Path):
     """The model of a run as it was at `checkpoint` (a checkpoint folder or a run folder)."""
-    checkpoint = Path(checkpoint)
-    folder = checkpoint if (checkpoint / "trainable.safetensors").is_file() else latest_checkpoint(checkpoint)
-    if folder is None:
-        raise ValueError(f"{checkpoint}: no checkpoint found there")
+    folder = checkpoint_folder(checkpoint, "checkpoint")
     model = build_model(config)
-    add_lora(model, config)
+    add_lora(model, config.train)
     weights = load_file(str(folder / "trainable.safetensors"))
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if unexpected:
@@ -156,10 +169,14 @@ def train_lora(config: RunConfig, output_dir: str | Path, clips: list[dict], max
     total = max_steps or t.max_steps
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    accelerator = Accelerator(mixed_precision=t.mixed_precision, cpu=not torch.cuda.is_available())
+    # The schedule counts optimizer steps (accelerate would otherwise step it once per process).
+    accelerator = Accelerator(mixed_precision=t.mixed_precision, cpu=not torch.cuda.is_available(),
+                              step_scheduler_with_optimizer=False)
+    if accelerator.state.deepspeed_plugin is not None:  # no DataLoader tells DeepSpeed the batch size
+        accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = t.batch_size
 
     model = build_model(config)
-    params = add_lora(model, config)
+    params = add_lora(model, t)
     if t.gradient_checkpointing:
         model.enable_gradient_checkpointing()
     optimizer = torch.optim.AdamW(params, lr=t.learning_rate, weight_decay=0.0)
@@ -168,10 +185,7 @@ def train_lora(config: RunConfig, output_dir: str | Path, clips: list[dict], max
 
     start = 0
     if resume:
-        resume = Path(resume)
-        folder = resume if (resume / "trainable.safetensors").is_file() else latest_checkpoint(resume)
-        if folder is None:
-            raise ValueError(f"--resume {resume}: no checkpoint found there")
+        folder = checkpoint_folder(resume, "--resume")
         if accelerator.num_processes > 1:  # sharded optimizer state (DeepSpeed): accelerate's own format
             accelerator.load_state(str(folder / "accelerate"))
             start = json.loads((folder / "step.json").read_text())["step"]
@@ -183,22 +197,23 @@ def train_lora(config: RunConfig, output_dir: str | Path, clips: list[dict], max
     metrics_path = output_dir / "metrics.jsonl"
     losses: list[float] = []
     model.train()
+    input_dtype = accelerator.unwrap_model(model).dtype  # DeepSpeed bf16 runs without autocast
     main = accelerator.is_main_process
     with open(metrics_path, "a") as metrics, tqdm(total=total, initial=start, disable=not (progress and main),
                                                     desc="train lora", unit="step") as bar:
         for step in range(start, total):
             gen = step_generator(t.seed, step, accelerator.process_index)
             order = torch.randint(len(clips), (t.batch_size,), generator=gen).tolist()
-            batch = collate([clips[i] for i in order]).to(accelerator.device)
+            batch = collate([clips[i] for i in order]).to(accelerator.device, input_dtype)
             with accelerator.autocast():
                 loss = loss_fn(model, batch, gen)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower train.learning_rate")
+            mean_loss = accelerator.reduce(loss.detach().float(), "mean").item()
+            if not math.isfinite(mean_loss):  # the same on every rank: all stop together
+                raise FloatingPointError(f"loss became {mean_loss} at step {step}; lower train.learning_rate")
             accelerator.backward(loss)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            mean_loss = accelerator.reduce(loss.detach(), "mean").item()
             losses.append(mean_loss)
             bar.update(1)
             bar.set_postfix(loss=f"{mean_loss:.4f}")
