@@ -64,3 +64,10 @@ def test_the_gan_head_trains_too(tiny_training_clips, tmp_path):
     cfg = dmd2_config(max_steps=5, gan_head=True)
     result = distill_dmd2(cfg, tmp_path, tiny_training_clips[:2], progress=False)
     assert len(result.fake_losses) == 5 and all(torch.isfinite(torch.tensor(result.fake_losses)))
+
+
+def test_bf16_distillation_runs_with_frozen_weights_in_bf16(tiny_training_clips, tmp_path):
+    cfg = dmd2_config(max_steps=3, student_every=1, mixed_precision="bf16", gradient_checkpointing=True)
+    result = distill_dmd2(cfg, tmp_path, tiny_training_clips[:2], progress=False)
+    losses = torch.tensor(result.fake_losses + result.student_losses)
+    assert len(losses) == 6 and bool(torch.isfinite(losses).all())

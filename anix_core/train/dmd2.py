@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from anix_core.train.config import RunConfig
 from anix_core.train.flow_matching import FlowMatchingLoss, LatentBatch, logit_normal_timesteps
 from anix_core.train.latents import collate
-from anix_core.train.lora import build_model, step_generator
+from anix_core.train.lora import build_model, step_generator, store_for_mixed_precision
 
 STUDENT, FAKE = "student", "fake"
 
@@ -107,6 +107,9 @@ def distill_dmd2(config: RunConfig, output_dir: str | Path, clips: list[dict], m
     student_params, fake_params = _adapter_params(model, STUDENT), _adapter_params(model, FAKE)
     for p in student_params + fake_params:
         p.requires_grad_(True)
+    half = store_for_mixed_precision(model, t.mixed_precision)
+    if t.gradient_checkpointing:
+        model.enable_gradient_checkpointing()
     gan_head = None
     if t.gan_head:
         channels = model.config.out_channels
@@ -120,8 +123,9 @@ def distill_dmd2(config: RunConfig, output_dir: str | Path, clips: list[dict], m
     schedule = student_timesteps(t.student_steps)
 
     fake_losses, student_losses = [], []
-    with open(output_dir / "metrics.jsonl", "a") as metrics, tqdm(total=total, disable=not progress,
-                                                                   desc="train dmd2", unit="step") as bar:
+    autocast = torch.autocast(device, dtype=half or torch.bfloat16, enabled=half is not None)
+    with open(output_dir / "metrics.jsonl", "a") as metrics, autocast, tqdm(total=total, disable=not progress,
+                                                                             desc="train dmd2", unit="step") as bar:
         for step in range(total):
             gen = step_generator(t.seed, step)
             batch = collate([clips[int(torch.randint(len(clips), (1,), generator=gen))]]).to(device)
@@ -163,7 +167,7 @@ def distill_dmd2(config: RunConfig, output_dir: str | Path, clips: list[dict], m
                     adapters.use(STUDENT)
                     pair_batch = collate([clips[clip_index]]).to(device)
                     student_x0 = sample_euler(model, pair_noise.to(device), pair_batch, schedule, t.guidance_scale)
-                    loss = loss + regression_weight * F.mse_loss(student_x0, teacher_x0.to(device))
+                    loss = loss + regression_weight * F.mse_loss(student_x0.float(), teacher_x0.to(device).float())
                 opt_student.zero_grad(set_to_none=True)
                 loss.backward()
                 opt_student.step()

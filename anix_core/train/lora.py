@@ -72,10 +72,17 @@ def add_lora(model, t: TrainSpec) -> list[torch.nn.Parameter]:
         if module is None:
             raise ValueError(f"train.train_modules: the model has no module {name!r}")
         module.requires_grad_(True)
-    half = HALF_DTYPES.get(t.mixed_precision)
+    store_for_mixed_precision(model, t.mixed_precision)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def store_for_mixed_precision(model, mixed_precision: str) -> torch.dtype | None:
+    """Frozen parameters in bf16/fp16 (when mixed_precision is one), trainable ones in float32;
+    returns the half type or None."""
+    half = HALF_DTYPES.get(mixed_precision)
     for p in model.parameters():
         p.data = p.data.to(half) if half is not None and not p.requires_grad else p.data.float()
-    return [p for p in model.parameters() if p.requires_grad]
+    return half
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:
