@@ -96,3 +96,25 @@ def test_scene_fidelity_ignores_the_character_region():
 def test_scene_fidelity_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="masks"):
         scene_fidelity(np.zeros((1, 8, 8, 3)), np.zeros((1, 8, 8, 3)), np.zeros((2, 8, 8)))
+
+
+@pytest.mark.parametrize("field, frames, masks, scene", [
+    ("frames", np.zeros((2, 8, 8), np.uint8), np.zeros((2, 8, 8)), np.zeros((2, 8, 8), np.uint8)),
+    ("scene_video", np.zeros((2, 8, 8, 3), np.uint8), np.zeros((2, 8, 8)), np.zeros((3, 8, 8, 3), np.uint8)),
+    ("masks", np.zeros((2, 8, 8, 3), np.uint8), np.ones((2, 8, 8)), np.zeros((2, 8, 8, 3), np.uint8)),
+])
+def test_scene_fidelity_bad_input_names_the_field(field, frames, masks, scene):
+    with pytest.raises(MetricError, match=f"^{field}:"):
+        scene_fidelity(frames, scene, masks)
+
+
+def test_character_consistency_bad_input_names_the_field(encoder, robot_views):
+    video, masks = np.zeros((2, 64, 64, 3), np.uint8), np.ones((2, 64, 64))
+    with pytest.raises(MetricError, match="^frames:"):
+        character_consistency(video[..., 0], masks, robot_views, encoder)
+    with pytest.raises(MetricError, match="^masks:"):
+        character_consistency(video, masks[:1], robot_views, encoder)
+    with pytest.raises(MetricError, match="^scene_video:"):
+        character_consistency(video, masks, robot_views, encoder, scene_video=video[:1])
+    with pytest.raises(MetricError, match="^views:"):
+        character_consistency(video, masks, {"front": np.zeros((8, 8), np.uint8)}, encoder)

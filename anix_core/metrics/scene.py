@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from anix_core.metrics.character import MetricError
+
 
 @dataclass
 class SceneFidelity:
@@ -54,11 +56,14 @@ def _as_float(video: np.ndarray) -> torch.Tensor:
 
 
 def scene_fidelity(frames: np.ndarray, scene_video: np.ndarray, masks: np.ndarray) -> SceneFidelity:
-    """frames and scene_video [F,H,W,3] (uint8 or float in [0,1]); masks [F,H,W], nonzero = character."""
+    """frames and scene_video [F,H,W,3] (uint8 or float in [0,1]); masks [F,H,W], nonzero = character.
+    Raises MetricError naming the input that does not fit."""
+    if np.ndim(frames) != 4 or np.shape(frames)[-1] != 3:
+        raise MetricError(f"frames: expected [F,H,W,3], got shape {np.shape(frames)}")
     if np.shape(frames) != np.shape(scene_video):
-        raise ValueError(f"scene_video: shape {np.shape(scene_video)} does not match frames {np.shape(frames)}")
+        raise MetricError(f"scene_video: shape {np.shape(scene_video)} does not match frames {np.shape(frames)}")
     if np.shape(masks) != np.shape(frames)[:3]:
-        raise ValueError(f"masks: shape {np.shape(masks)} does not match frames {np.shape(frames)[:3]}")
+        raise MetricError(f"masks: shape {np.shape(masks)} does not match frames {np.shape(frames)[:3]}")
     a, b = _as_float(frames), _as_float(scene_video)
     outside = torch.from_numpy(np.asarray(masks) <= 0.5)
     ssim = _ssim_map(a, b)
@@ -66,7 +71,7 @@ def scene_fidelity(frames: np.ndarray, scene_video: np.ndarray, masks: np.ndarra
     for i in range(a.shape[0]):
         keep = outside[i]
         if not keep.any():
-            raise ValueError(f"masks: frame {i} is masked everywhere; nothing outside the character to compare")
+            raise MetricError(f"masks: frame {i} is masked everywhere; nothing outside the character to compare")
         mse = ((a[i] - b[i]) ** 2).mean(dim=0)[keep].mean().item()
         psnrs.append(float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse)))
         ssims.append(float(ssim[i][keep].mean()))
