@@ -1,14 +1,22 @@
-"""AniX model speed at real size: seconds per denoising step, peak GPU memory, VAE decode time.
+"""AniX model at real size on one GPU: sampling step time, VAE decode time, LoRA training step.
 
-    python bench/model.py [--height 352 --width 624 --frames 93] [--steps 3] [--attention native|flash|_native_cudnn]
-                          [--compile] [--no-cfg] [--vae] [--tiny]
+    python bench/model.py [--only sample,vae,train] [--height 352 --width 624 --frames 93]
+                          [--steps 3] [--train-steps 2] [--attention native|flash|_native_cudnn]
+                          [--compile] [--no-cfg] [--json FILE] [--tiny]
 
-Full 13B config with random weights in bf16 (speed does not depend on the values). One step is
-one transformer call on the CFG batch (conditional + white-view branch): 2 x (video + 4 view)
-tokens, plus the prompt. At 352x624x93: 24 latent frames x 858 tokens = 20,592 video tokens and
-3,432 view tokens per branch. The paper's teacher: ~4.0 s/step (121 s / 30 steps) on one H100.
-Needs CUDA; elsewhere it prints what it would measure and exits (`--tiny` runs the tiny config
-on the CPU to check the script itself).
+One command prints every figure (about 2-3 minutes on an H100; `--only` picks sections):
+- sample: the 13B transformer in bf16 with random weights (speed does not depend on the values),
+  one denoising step = one call on the CFG batch (conditional + white-view branch), each branch
+  24 latent frames x 858 tokens = 20,592 video + 3,432 view tokens at 352x624x93, plus the prompt.
+  Seconds per step (mean after one warm-up), peak GPU memory, speed-up over the paper's teacher
+  (~4.0 s/step: 121 s / 30 steps on one H100).
+- vae: HunyuanVideo VAE (bf16, tiling on) decoding the clip's 24 latent frames: seconds, and the
+  memory it adds.
+- train: one LoRA post-training step as `anix train lora` runs it (rank 64 on attention q/k/v/out
+  and the MLPs, frozen weights bf16, LoRA float32 under bf16 autocast, gradient checkpointing,
+  AdamW), batch 1 at the same size with scene, mask and views: seconds per step and peak memory.
+Needs CUDA: without it, exits with status 2 and says so. `--tiny` runs the tiny config on the
+CPU to check the script itself.
 """
 from __future__ import annotations
 
@@ -22,17 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 PAPER_SECONDS_PER_STEP = 121.0 / 30
+SECTIONS = ("sample", "vae", "train")
 
 
-def random_init_(model, std=0.02):
-    import torch
-
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, std)
-
-
-def build_transformer(config, device, dtype):
+def build_transformer(config, device, dtype, attention, compile_blocks):
+    """The transformer allocated straight in `dtype` on `device`, weights ~ N(0, 0.02)."""
     import torch
     from accelerate import init_empty_weights
 
@@ -40,61 +42,166 @@ def build_transformer(config, device, dtype):
 
     with init_empty_weights():
         model = AniXTransformer3DModel(**config)
-    model = model.to_empty(device=device).to(dtype)
-    random_init_(model)
+    model = model.to(dtype).to_empty(device=device)  # no float32 copy of 13B weights on the way
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.02)
+    if attention != "native":
+        model.set_attention_backend(attention)
+    if compile_blocks:
+        model.compile_repeated_blocks(fullgraph=False)
     return model.eval().requires_grad_(False)
 
 
-def step_inputs(config, frames, height, width, cfg, text_len, device, dtype):
+def latent_size(frames, height, width):
+    return (frames - 1) // 4 + 1, height // 8, width // 8
+
+
+def model_inputs(config, frames, height, width, batch, text_len, device, dtype):
+    """Random model inputs for one call: latents, scene, mask, 4 views, prompt, pooled vector."""
     import torch
 
-    b = 2 if cfg else 1
+    from anix_core.train.flow_matching import LatentBatch
+
     c = config["in_channels"]
-    t, h, w = (frames - 1) // 4 + 1, height // 8, width // 8
+    t, h, w = latent_size(frames, height, width)
     r = lambda *s: torch.randn(*s, device=device, dtype=dtype)  # noqa: E731
-    return dict(
-        hidden_states=r(b, c, t, h, w), timestep=torch.full((b,), 900.0, device=device, dtype=dtype),
-        encoder_hidden_states=r(b, text_len, config["text_embed_dim"]),
-        encoder_attention_mask=torch.ones(b, text_len, device=device, dtype=torch.long),
-        pooled_projections=r(b, config["pooled_projection_dim"]),
-        guidance=torch.full((b,), 6000.0, device=device, dtype=dtype),
-        scene_latents=r(b, c, t, h, w), mask_latents=r(b, c, t, h, w), view_latents=r(b, c, 4, h, w),
-        return_dict=False,
-    )
+    return LatentBatch(latents=r(batch, c, t, h, w), scene_latents=r(batch, c, t, h, w), mask_latents=r(batch, c, t, h, w),
+                       view_latents=r(batch, c, 4, h, w), prompt_embeds=r(batch, text_len, config["text_embed_dim"]),
+                       prompt_mask=torch.ones(batch, text_len, device=device, dtype=torch.long),
+                       pooled=r(batch, config["pooled_projection_dim"]))
 
 
-def sync(device):
+def timed(fn, device, repeats):
+    """Wall seconds of each of `repeats` calls, synchronised with the GPU."""
     import torch
 
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def time_calls(fn, device, repeats):
     times = []
     for _ in range(repeats):
-        sync(device)
+        if device == "cuda":
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
         fn()
-        sync(device)
+        if device == "cuda":
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     return times
 
 
+def gib(nbytes):
+    return round(nbytes / 1024**3, 2)
+
+
+def bench_sample(args, config, device, dtype, out):
+    import torch
+
+    model = build_transformer(config, device, dtype, args.attention, args.compile)
+    out["params_b"] = round(sum(p.numel() for p in model.parameters()) / 1e9, 3)
+    b = 1 if args.no_cfg else 2
+    x = model_inputs(config, args.frames, args.height, args.width, b, args.text_len, device, dtype)
+    kwargs = dict(timestep=torch.full((b,), 900.0, device=device, dtype=dtype), encoder_hidden_states=x.prompt_embeds,
+                  encoder_attention_mask=x.prompt_mask, pooled_projections=x.pooled,
+                  guidance=torch.full((b,), 6000.0, device=device, dtype=dtype), scene_latents=x.scene_latents,
+                  mask_latents=x.mask_latents, view_latents=x.view_latents, return_dict=False)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    with torch.inference_mode():
+        step = lambda: model(x.latents, **kwargs)  # noqa: E731
+        out["sample_warmup_s"] = round(timed(step, device, 1)[0], 2)
+        times = timed(step, device, args.steps)
+    out["sample_step_s"] = round(sum(times) / len(times), 3)
+    out["sample_step_s_all"] = [round(t, 3) for t in times]
+    out["sample_30_steps_s"] = round(30 * out["sample_step_s"], 1)
+    out["speedup_vs_paper"] = round(PAPER_SECONDS_PER_STEP / out["sample_step_s"], 2)
+    if device == "cuda":
+        out["sample_peak_mem_gib"] = gib(torch.cuda.max_memory_allocated())
+
+
+def bench_vae(args, device, dtype, out):
+    import torch
+    from diffusers import AutoencoderKLHunyuanVideo
+
+    if args.tiny:
+        vae = AutoencoderKLHunyuanVideo(latent_channels=4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+                                        norm_num_groups=4, mid_block_add_attention=False)
+    else:
+        vae = AutoencoderKLHunyuanVideo()  # the default config is HunyuanVideo's
+    vae = vae.to(device, dtype).eval()
+    vae.enable_tiling()
+    t, h, w = latent_size(args.frames, args.height, args.width)
+    c = vae.config.latent_channels
+    with torch.inference_mode():
+        vae.decode(torch.randn(1, c, 2, h, w, device=device, dtype=dtype))  # warm-up: kernels, autotuning
+        latents = torch.randn(1, c, t, h, w, device=device, dtype=dtype)
+        if device == "cuda":
+            torch.cuda.synchronize()
+            resident = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+        out["vae_decode_s"] = round(timed(lambda: vae.decode(latents), device, 1)[0], 2)
+    if device == "cuda":
+        out["vae_added_mem_gib"] = gib(torch.cuda.max_memory_allocated() - resident)
+
+
+def bench_train(args, config, device, dtype, out):
+    import torch
+
+    from anix_core.train.config import TrainSpec
+    from anix_core.train.flow_matching import FlowMatchingLoss
+    from anix_core.train.lora import add_lora
+
+    spec = TrainSpec(lora_rank=64, lora_alpha=64, mixed_precision="bf16" if device == "cuda" else "no",
+                     gradient_checkpointing=True)
+    model = build_transformer(config, device, dtype, args.attention, False)
+    params = add_lora(model, spec)
+    model.enable_gradient_checkpointing()
+    model.train()
+    out["train_lora_params_m"] = round(sum(p.numel() for p in params) / 1e6, 1)
+    optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
+    batch = model_inputs(config, args.frames, args.height, args.width, 1, args.text_len, device, dtype)
+    loss_fn = FlowMatchingLoss(scene_drop_p=spec.scene_drop_p)
+    generator = torch.Generator().manual_seed(0)
+
+    def step():
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+            loss = loss_fn(model, batch, generator)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    out["train_warmup_s"] = round(timed(step, device, 1)[0], 2)
+    times = timed(step, device, args.train_steps)
+    out["train_step_s"] = round(sum(times) / len(times), 3)
+    out["train_step_s_all"] = [round(t, 3) for t in times]
+    if device == "cuda":
+        out["train_peak_mem_gib"] = gib(torch.cuda.max_memory_allocated())
+        out["gpu_mem_gib"] = gib(torch.cuda.get_device_properties(0).total_memory)
+        out["train_fits"] = out["train_peak_mem_gib"] < out["gpu_mem_gib"]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: sample, vae, train")
     parser.add_argument("--height", type=int, default=352)
     parser.add_argument("--width", type=int, default=624)
     parser.add_argument("--frames", type=int, default=93)
-    parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
+    parser.add_argument("--steps", type=int, default=3, help="timed sampling steps after one warm-up step")
+    parser.add_argument("--train-steps", type=int, default=2, help="timed training steps after one warm-up step")
     parser.add_argument("--text-len", type=int, default=64, help="prompt tokens after padding is dropped")
     parser.add_argument("--attention", default="native", help="diffusers attention backend (native, flash, _native_cudnn, ...)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the repeated blocks")
-    parser.add_argument("--no-cfg", action="store_true", help="batch 1 (no guidance) instead of the CFG pair")
-    parser.add_argument("--vae", action="store_true", help="also time a full-size VAE decode (tiling on)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the repeated blocks (sampling)")
+    parser.add_argument("--no-cfg", action="store_true", help="sampling batch 1 (no guidance) instead of the CFG pair")
     parser.add_argument("--tiny", action="store_true", help="tiny config on the CPU (checks the script)")
-    parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--json", help="write the figures to this file too")
+    parser.add_argument("--vae", action="store_true", help=argparse.SUPPRESS)  # older spelling: the VAE now runs by default
     args = parser.parse_args(argv)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"--only: unknown section(s) {unknown}; choose from {list(SECTIONS)}")
+    if (args.frames - 1) % 4 or args.height % 16 or args.width % 16:
+        parser.error("--frames must be 4k+1 and --height/--width multiples of 16")
 
     import torch
 
@@ -103,59 +210,34 @@ def main(argv=None) -> int:
     if args.tiny:
         config, device, dtype = TINY, "cpu", torch.float32
         args.height, args.width, args.frames = 32, 48, 9
-    elif not torch.cuda.is_available():
-        t, h, w = (args.frames - 1) // 4 + 1, args.height // 16, args.width // 16
-        print("bench/model.py: no CUDA device; nothing measured. On a GPU it measures:")
-        print(f"  13B AniX transformer, bf16, random weights, {args.width}x{args.height}x{args.frames}:"
-              f" {t} latent frames x {h * w} tokens = {t * h * w} video + {4 * h * w} view tokens per branch,"
-              f" {'1' if args.no_cfg else '2 (CFG)'} branches per step")
-        print("  seconds per denoising step (mean of --steps after a warm-up), peak GPU memory,"
-              " and with --vae the VAE decode time; the paper's teacher: ~4.0 s/step on one H100")
-        return 0
-    else:
+    elif torch.cuda.is_available():
         config, device, dtype = HUNYUAN_13B, "cuda", torch.bfloat16
+    else:
+        print("bench/model.py: no CUDA device here; these figures need one GPU (e.g. an H100). "
+              "Run with --tiny to check the script on the CPU.", file=sys.stderr)
+        return 2
 
-    results = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-               "size": f"{args.width}x{args.height}x{args.frames}", "cfg": not args.no_cfg,
-               "attention": args.attention, "compile": args.compile}
-    t0 = time.perf_counter()
-    model = build_transformer(config, device, dtype)
-    results["build_s"] = round(time.perf_counter() - t0, 2)
-    results["params_b"] = round(sum(p.numel() for p in model.parameters()) / 1e9, 3)
-    if args.attention != "native":
-        model.set_attention_backend(args.attention)
-    if args.compile:
-        model.compile_repeated_blocks(fullgraph=False)
-    inputs = step_inputs(config, args.frames, args.height, args.width, not args.no_cfg, args.text_len, device, dtype)
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-
-    with torch.inference_mode():
-        step = lambda: model(**inputs)  # noqa: E731
-        results["warmup_s"] = round(time_calls(step, device, 1)[0], 2)
-        times = time_calls(step, device, args.steps)
-    results["step_s"] = round(sum(times) / len(times), 3)
-    results["step_s_all"] = [round(t, 3) for t in times]
-    results["speedup_vs_paper"] = round(PAPER_SECONDS_PER_STEP / results["step_s"], 2)
-    if device == "cuda":
-        results["peak_mem_gib"] = round(torch.cuda.max_memory_allocated() / 1024**3, 2)
-    del model, inputs
-
-    if args.vae and device == "cuda":
-        from diffusers import AutoencoderKLHunyuanVideo
-
-        torch.cuda.empty_cache()
-        vae = AutoencoderKLHunyuanVideo().to(device, dtype).eval()
-        vae.enable_tiling()
-        lat = torch.randn(1, 16, (args.frames - 1) // 4 + 1, args.height // 8, args.width // 8, device=device, dtype=dtype)
-        torch.cuda.reset_peak_memory_stats()
-        with torch.inference_mode():
-            results["vae_decode_s"] = round(time_calls(lambda: vae.decode(lat), device, 1)[0], 2)
-        results["vae_peak_mem_gib"] = round(torch.cuda.max_memory_allocated() / 1024**3, 2)
-
-    print(json.dumps(results, indent=2))
+    t, h, w = latent_size(args.frames, args.height, args.width)
+    tokens = t * (h // 2) * (w // 2)
+    out = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+           "torch": torch.__version__, "size": f"{args.width}x{args.height}x{args.frames}",
+           "video_tokens": tokens, "view_tokens": 4 * (h // 2) * (w // 2), "cfg": not args.no_cfg,
+           "attention": args.attention, "compile": args.compile}
+    for name in sections:
+        t0 = time.perf_counter()
+        if name == "sample":
+            bench_sample(args, config, device, dtype, out)
+        elif name == "vae":
+            bench_vae(args, device, dtype, out)
+        else:
+            bench_train(args, config, device, dtype, out)
+        out[f"{name}_section_s"] = round(time.perf_counter() - t0, 1)
+        print(f"{name}: done in {out[f'{name}_section_s']} s", file=sys.stderr, flush=True)
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    print(json.dumps(out, indent=2))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps(out, indent=2))
     return 0
 
 
