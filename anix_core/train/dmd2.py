@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from anix_core.train.config import RunConfig
-from anix_core.train.flow_matching import FlowMatchingLoss, LatentBatch, logit_normal_timesteps
+from anix_core.train.flow_matching import FlowMatchingLoss, LatentBatch, logit_normal_timesteps, predict_velocity
 from anix_core.train.latents import collate
 from anix_core.train.lora import build_model, step_generator, store_for_mixed_precision
 
@@ -29,15 +29,6 @@ STUDENT, FAKE = "student", "fake"
 def student_timesteps(steps: int) -> list[float]:
     """The student's schedule from pure noise: t = 1, 1 - 1/steps, ..., 1/steps."""
     return [1.0 - i / steps for i in range(steps)]
-
-
-def predict_velocity(model, x: torch.Tensor, t: torch.Tensor, batch: LatentBatch, guidance_scale: float) -> torch.Tensor:
-    b = x.shape[0]
-    guidance = torch.full((b,), guidance_scale * 1000.0, device=x.device, dtype=x.dtype)
-    return model(x, timestep=t.to(x) * 1000.0, encoder_hidden_states=batch.prompt_embeds,
-                 encoder_attention_mask=batch.prompt_mask, pooled_projections=batch.pooled, guidance=guidance,
-                 scene_latents=batch.scene_latents, mask_latents=batch.mask_latents,
-                 view_latents=batch.view_latents, return_dict=False)[0]
 
 
 def sample_euler(model, noise: torch.Tensor, batch: LatentBatch, timesteps: list[float], guidance_scale: float) -> torch.Tensor:

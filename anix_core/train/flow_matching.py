@@ -5,7 +5,7 @@ t in (0, 1); the model predicts the velocity noise - x0 from x_t and timestep t 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +33,16 @@ class LatentBatch:
                 return t.to(device=device, dtype=dtype)
             return t.to(device)
         return LatentBatch(*(move(getattr(self, f)) for f in self.__dataclass_fields__))
+
+
+def predict_velocity(model, x: torch.Tensor, t: torch.Tensor, batch: LatentBatch, guidance_scale: float,
+                     history_latents: torch.Tensor | None = None) -> torch.Tensor:
+    """The model's velocity [B,C,F,h,w] at x_t = `x` for t [B] in (0, 1) (timestep t * 1000)."""
+    guidance = torch.full((x.shape[0],), guidance_scale * 1000.0, device=x.device, dtype=x.dtype)
+    return model(x, timestep=t.to(x) * 1000.0, encoder_hidden_states=batch.prompt_embeds,
+                 encoder_attention_mask=batch.prompt_mask, pooled_projections=batch.pooled, guidance=guidance,
+                 scene_latents=batch.scene_latents, mask_latents=batch.mask_latents,
+                 view_latents=batch.view_latents, history_latents=history_latents, return_dict=False)[0]
 
 
 def logit_normal_timesteps(batch_size: int, generator: torch.Generator, mean: float = 0.0,
@@ -70,10 +80,9 @@ class FlowMatchingLoss:
         xt = (1 - t.view(b, 1, 1, 1, 1)) * x0 + t.view(b, 1, 1, 1, 1) * noise
         target = noise - x0
 
-        scene, mask = batch.scene_latents, batch.mask_latents
-        if scene is not None and self.scene_drop_p > 0:
+        if batch.scene_latents is not None and self.scene_drop_p > 0:
             keep = (torch.rand(b, generator=generator) >= self.scene_drop_p).to(x0).view(b, 1, 1, 1, 1)
-            scene, mask = scene * keep, mask * keep
+            batch = replace(batch, scene_latents=batch.scene_latents * keep, mask_latents=batch.mask_latents * keep)
         history = None
         fh = self.history_frames
         if fh:
@@ -81,13 +90,7 @@ class FlowMatchingLoss:
             if self.history_noise_std:
                 history = history + self.history_noise_std * torch.randn(history.shape, generator=generator).to(x0)
 
-        guidance = torch.full((b,), self.guidance_scale * 1000.0, device=x0.device, dtype=x0.dtype)
-        pred = model(
-            xt, timestep=t * 1000.0, encoder_hidden_states=batch.prompt_embeds,
-            encoder_attention_mask=batch.prompt_mask, pooled_projections=batch.pooled, guidance=guidance,
-            scene_latents=scene, mask_latents=mask, view_latents=batch.view_latents,
-            history_latents=history, return_dict=False,
-        )[0]
+        pred = predict_velocity(model, xt, t, batch, self.guidance_scale, history)
         return F.mse_loss(pred[:, :, fh:].float(), target[:, :, fh:].float())
 
 
