@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Every GPU measurement the project records, in one run on one CUDA GPU (about 10 minutes, most
+# of it gsplat's first-use CUDA build). Run from the repository root, with the wheels of
+# bench/device_prepare.sh in .whl/ and the courtyard in .fixtures/ when the machine cannot reach
+# a package index or ../shared/fixtures.
+# Writes each section's output to $OUT (default ./gpu_results) and prints it.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${OUT:-gpu_results}"
+mkdir -p "$out"
+if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/anix_site .whl/*.whl \
+        || { echo "installing the carried wheels failed"; exit 2; }
+    export PYTHONPATH="$PWD:/tmp/anix_site:${PYTHONPATH:-}"
+else
+    export PYTHONPATH="$PWD:${PYTHONPATH:-}"
+fi
+export PYTHONUNBUFFERED=1
+[ -d .fixtures ] && [ -z "${ANIX_FIXTURES:-}" ] && [ ! -d ../shared/fixtures ] && export ANIX_FIXTURES="$PWD/.fixtures"
+# Build gsplat's kernels for this GPU only, in parallel (an H100 is 9.0).
+export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-$(python3 -c 'import torch; print("%d.%d" % torch.cuda.get_device_capability())')}"
+export MAX_JOBS="${MAX_JOBS:-$(nproc)}"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+
+section() {  # name, command...
+    local name=$1; shift
+    echo "== $name: $*"
+    local start=$SECONDS
+    timeout "${SECTION_TIMEOUT:-420}" "$@" 2>&1 | tee "$out/$name.log"
+    echo "== $name: exit ${PIPESTATUS[0]} after $((SECONDS - start)) s"
+}
+
+# gsplat compiles its CUDA extension on first use: build once, then everything below measures.
+section gsplat_build python3 -c "import torch, gsplat; from gsplat.cuda._backend import _C; print('gsplat', gsplat.__version__, 'built:', _C is not None)"
+section render_agreement python3 -m pytest -q -p no:cacheprovider -m cuda -s tests/test_render_courtyard.py tests/test_render_gsplat.py
+section render_speed python3 bench/render.py --backend gsplat --frames 93
+section model_speed python3 bench/model.py
