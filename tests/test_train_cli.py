@@ -4,6 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from PIL import Image
 
@@ -61,8 +62,40 @@ def test_train_lora_writes_metrics_checkpoints_and_adapters_and_resumes(encoded,
 
 def test_train_dmd2_writes_the_student(encoded, tmp_path):
     config = run_config(encoded, tmp_path, "dmd2.yaml", "tiny_dmd2.yaml", regression_pairs=1, teacher_steps=4)
+    assert RunConfig.from_yaml(config).train.teacher_guidance_scale == 7.5
     assert main(["train", "dmd2", str(config), "--output-dir", str(tmp_path / "d"), "--max-steps", "5"]) == 0
     assert (tmp_path / "d" / "student" / "pytorch_lora_weights.safetensors").is_file()
+
+
+def test_encoded_clips_hold_the_white_views_of_the_guided_teacher(encoded):
+    from safetensors.torch import load_file
+
+    from anix_core.model.inputs import white_views_tensor
+    from anix_core.model.tiny import tiny_pipeline
+
+    clip = load_file(str(encoded / "latents" / "clip_0000.safetensors"))
+    white = tiny_pipeline().encode_views(white_views_tensor(32, 48))[0]
+    assert clip["white_view_latents"].shape == clip["view_latents"].shape
+    torch.testing.assert_close(clip["white_view_latents"], white)   # what the pipeline's CFG branch sees
+
+
+def test_older_encoded_clips_train_a_lora_but_dmd2_names_the_missing_tensor(encoded, tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    old = tmp_path / "old_latents"
+    old.mkdir()
+    for f in (encoded / "latents").glob("*.safetensors"):
+        save_file({k: v for k, v in load_file(str(f)).items() if k != "white_view_latents"}, str(old / f.name))
+    lora = run_config(encoded, tmp_path, "lora.yaml", "tiny_lora.yaml")
+    dmd2 = run_config(encoded, tmp_path, "dmd2.yaml", "tiny_dmd2.yaml", regression_pairs=1, teacher_steps=2)
+    for path in (lora, dmd2):
+        raw = yaml.safe_load(path.read_text())
+        raw["data"] = {"latents": str(old)}
+        path.write_text(yaml.safe_dump(raw))
+    assert main(["train", "lora", str(lora), "--output-dir", str(tmp_path / "l"), "--max-steps", "1"]) == 0
+    capsys.readouterr()
+    assert main(["train", "dmd2", str(dmd2), "--output-dir", str(tmp_path / "d"), "--max-steps", "1"]) == 2
+    assert "2 of 2 encoded clips lack the tensor 'white_view_latents'" in capsys.readouterr().err
 
 
 def test_a_bad_config_is_one_line_and_exit_2(tmp_path, capsys):

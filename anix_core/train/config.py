@@ -43,7 +43,7 @@ class TrainSpec:
     scene_drop_p: float = 0.3
     history_frames: int = 0
     history_noise_std: float = 0.0
-    guidance_scale: float = 6.0
+    guidance_scale: float = 6.0        # HunyuanVideo's embedded guidance (an input of the model)
     gradient_checkpointing: bool = False
     mixed_precision: str = "no"        # no | bf16 | fp16
     save_every: int = 100
@@ -51,6 +51,7 @@ class TrainSpec:
     student_every: int = 5
     student_steps: int = 4
     teacher_steps: int = 30
+    teacher_guidance_scale: float = 7.5  # the teacher's classifier-free guidance (white views); 1 disables
     gan_head: bool = False
     regression_weight: float = 0.0    # DMD's regression to teacher samples from the same noise
     regression_pairs: int = 4
@@ -97,6 +98,7 @@ class RunConfig:
             (t.mixed_precision in ("no", "bf16", "fp16"), "train.mixed_precision must be no, bf16 or fp16"),
             (t.save_every >= 1, "train.save_every must be >= 1"),
             (t.student_every >= 1 and t.student_steps >= 1, "train.student_every and student_steps must be >= 1"),
+            (t.teacher_guidance_scale >= 1, "train.teacher_guidance_scale must be >= 1 (1 disables guidance)"),
             (bool(d.latents) != bool(d.synthetic), "data: give exactly one of latents (a folder) or synthetic (a count)"),
             (d.synthetic >= 0, "data.synthetic must be >= 0"),
         ]

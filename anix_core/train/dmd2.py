@@ -4,23 +4,27 @@ One backbone holds three networks: the frozen teacher (adapters disabled), the s
 fake-score network (each its own LoRA adapter). Per step: the fake score learns the student's
 current output distribution by flow matching (every step); every `student_every` steps the
 student moves along the distribution-matching gradient, the difference between the fake and
-the teacher's x0 predictions on its re-noised samples. An optional regression term (DMD's
-original) pulls the student toward teacher ODE samples from the same noise, and an optional
-GAN head on the fake network's prediction adds DMD2's adversarial term.
+the teacher's x0 predictions on its re-noised samples. The teacher is the model AniX samples:
+classifier-free guided (train.teacher_guidance_scale, 7.5) with all-white views in the
+unconditional branch; the fake score stays unguided, as in DMD2, so the student learns the
+guided distribution in one pass per step. An optional regression term (DMD's original) pulls
+the student toward guided teacher ODE samples from the same noise, and an optional GAN head on
+the fake network's prediction adds DMD2's adversarial term.
 """
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from anix_core.train.config import RunConfig
-from anix_core.train.flow_matching import FlowMatchingLoss, LatentBatch, logit_normal_timesteps, predict_velocity
-from anix_core.train.latents import collate
+from anix_core.train.flow_matching import (FlowMatchingLoss, LatentBatch, guided_velocity, logit_normal_timesteps,
+                                            predict_velocity)
+from anix_core.train.latents import collate, require_white_views
 from anix_core.train.lora import build_model, step_generator, store_for_mixed_precision
 
 STUDENT, FAKE = "student", "fake"
@@ -31,13 +35,15 @@ def student_timesteps(steps: int) -> list[float]:
     return [1.0 - i / steps for i in range(steps)]
 
 
-def sample_euler(model, noise: torch.Tensor, batch: LatentBatch, timesteps: list[float], guidance_scale: float) -> torch.Tensor:
-    """Euler integration of the flow from t = timesteps[0] to 0 (x0 estimate)."""
+def sample_euler(model, noise: torch.Tensor, batch: LatentBatch, timesteps: list[float], guidance_scale: float,
+                 cfg_scale: float = 1.0) -> torch.Tensor:
+    """Euler integration of the flow from t = timesteps[0] to 0 (x0 estimate). cfg_scale > 1:
+    classifier-free guidance against all-white views (batch.white_view_latents), as the teacher samples."""
     x = noise
     ts = list(timesteps) + [0.0]
     for t, t_next in zip(ts[:-1], ts[1:]):
         tt = torch.full((x.shape[0],), t)
-        x = x + (t_next - t) * predict_velocity(model, x, tt, batch, guidance_scale)
+        x = x + (t_next - t) * guided_velocity(model, x, tt, batch, guidance_scale, cfg_scale)
     return x
 
 
@@ -86,6 +92,8 @@ def distill_dmd2(config: RunConfig, output_dir: str | Path, clips: list[dict], m
     from tqdm.auto import tqdm
 
     t = config.train
+    if t.teacher_guidance_scale != 1.0:
+        require_white_views(clips)
     total = max_steps or t.max_steps
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -143,8 +151,9 @@ def distill_dmd2(config: RunConfig, output_dir: str | Path, clips: list[dict], m
                 eps = torch.randn(shape, generator=gen).to(device)
                 x_t = (1 - tt.view(-1, 1, 1, 1, 1)) * x_gen + tt.view(-1, 1, 1, 1, 1) * eps
                 with torch.no_grad():
-                    adapters.use(None)
-                    x0_real = x_t.detach() - tt.view(-1, 1, 1, 1, 1) * predict_velocity(model, x_t.detach(), tt, batch, t.guidance_scale)
+                    adapters.use(None)  # the teacher, guided as AniX samples it
+                    x0_real = x_t.detach() - tt.view(-1, 1, 1, 1, 1) * guided_velocity(
+                        model, x_t.detach(), tt, batch, t.guidance_scale, t.teacher_guidance_scale)
                     adapters.use(FAKE)
                     x0_fake = x_t.detach() - tt.view(-1, 1, 1, 1, 1) * predict_velocity(model, x_t.detach(), tt, batch, t.guidance_scale)
                     weight = (x_gen - x0_real).abs().mean(dim=(1, 2, 3, 4), keepdim=True).clamp_min(1e-4)
@@ -167,8 +176,7 @@ def distill_dmd2(config: RunConfig, output_dir: str | Path, clips: list[dict], m
 
             # The fake score learns the student's current samples (flow matching on x_gen).
             adapters.use(FAKE)
-            fake_batch = LatentBatch(x_gen.detach(), batch.scene_latents, batch.mask_latents, batch.view_latents,
-                                     batch.prompt_embeds, batch.prompt_mask, batch.pooled)
+            fake_batch = replace(batch, latents=x_gen.detach())
             fake_loss = fm(model, fake_batch, gen)
             if gan_head is not None:
                 tt = logit_normal_timesteps(shape[0], gen).to(device)

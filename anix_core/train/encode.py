@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from anix_core.model.inputs import fit_frames, mask_tensor, video_tensor, views_tensor
+from anix_core.model.inputs import fit_frames, mask_tensor, video_tensor, views_tensor, white_views_tensor
 from anix_core.train.data import Clip
 
 
@@ -27,10 +27,12 @@ def encode_clip(pipeline, clip: Clip, height: int, width: int, max_sequence_leng
         return pipeline.encode_video(fit_frames(video, frames))[0].to(dtype)
 
     embeds, mask, pooled = pipeline.encode_prompt(clip.prompt(), device, dtype, max_sequence_length)
+    views = views_tensor(clip.views, height, width)
     return {
         "latents": encode(video_tensor(clip.target, height, width)),
         "scene_latents": encode(video_tensor(clip.scene, height, width)),
         "mask_latents": encode(mask_tensor(np.asarray(clip.mask, np.float32), height, width)),
-        "view_latents": pipeline.encode_views(views_tensor(clip.views, height, width))[0].to(dtype),
+        "view_latents": pipeline.encode_views(views)[0].to(dtype),
+        "white_view_latents": pipeline.encode_views(white_views_tensor(height, width, views.shape[2]))[0].to(dtype),
         "prompt_embeds": embeds[0], "prompt_mask": mask[0], "pooled": pooled[0],
     }

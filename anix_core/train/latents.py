@@ -1,7 +1,10 @@
 """Encoded clips: what training reads every step (VAE latents and text embeddings, computed once).
 
 One `.safetensors` file per clip with tensors `latents`, `scene_latents`, `mask_latents`
-[C,F,h,w], `view_latents` [C,4,h,w], `prompt_embeds` [L,D], `prompt_mask` [L], `pooled` [P].
+[C,F,h,w], `view_latents` [C,4,h,w], `prompt_embeds` [L,D], `prompt_mask` [L], `pooled` [P], and
+`white_view_latents` [C,4,h,w] (the all-white views of the guided DMD2 teacher's unconditional
+branch). Files encoded before that tensor existed still load: LoRA training does not need it,
+DMD2 with train.teacher_guidance_scale > 1 refuses them by name.
 Loaded with safetensors only: nothing is unpickled.
 """
 from __future__ import annotations
@@ -14,6 +17,8 @@ from safetensors.torch import load_file, save_file
 from anix_core.train.flow_matching import LatentBatch
 
 KEYS = ("latents", "scene_latents", "mask_latents", "view_latents", "prompt_embeds", "prompt_mask", "pooled")
+WHITE_VIEWS = "white_view_latents"
+OPTIONAL_KEYS = (WHITE_VIEWS,)
 
 
 def save_latent_clip(tensors: dict, path: str | Path) -> Path:
@@ -22,7 +27,8 @@ def save_latent_clip(tensors: dict, path: str | Path) -> Path:
         raise ValueError(f"latent clip: missing tensors {missing}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: tensors[k].detach().contiguous().cpu() for k in KEYS}, str(path))
+    keys = KEYS + tuple(k for k in OPTIONAL_KEYS if k in tensors)
+    save_file({k: tensors[k].detach().contiguous().cpu() for k in keys}, str(path))
     return path
 
 
@@ -44,7 +50,18 @@ def load_latent_clips(folder: str | Path) -> list[dict]:
     return clips
 
 
+def require_white_views(clips: list[dict]) -> None:
+    """Refuse clips without `white_view_latents` (needed by the guided DMD2 teacher)."""
+    missing = sum(WHITE_VIEWS not in c for c in clips)
+    if missing:
+        raise ValueError(f"data.latents: {missing} of {len(clips)} encoded clips lack the tensor '{WHITE_VIEWS}' "
+                         "(all-white views, the unconditional branch of the guided DMD2 teacher); re-encode them "
+                         "with `anix dataset encode`, or set train.teacher_guidance_scale: 1.0 for an unguided teacher")
+
+
 def collate(clips: list[dict]) -> LatentBatch:
+    """Stack clips into a batch; white_view_latents only where every clip has them (else None)."""
     stack = {k: torch.stack([c[k] for c in clips]) for k in KEYS}
-    return LatentBatch(stack["latents"], stack["scene_latents"], stack["mask_latents"], stack["view_latents"],
-                       stack["prompt_embeds"], stack["prompt_mask"], stack["pooled"])
+    if all(WHITE_VIEWS in c for c in clips):
+        stack[WHITE_VIEWS] = torch.stack([c[WHITE_VIEWS] for c in clips])
+    return LatentBatch(**stack)

@@ -31,19 +31,24 @@ def load_training_clips(config: RunConfig, progress: bool = True) -> list[dict]:
 
 
 def teacher_pairs(config: RunConfig, clips: list[dict]) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
-    """(noise, teacher sample after train.teacher_steps steps, clip index) on fixed noises."""
+    """(noise, teacher sample after train.teacher_steps steps, clip index) on fixed noises; the
+    teacher samples with classifier-free guidance train.teacher_guidance_scale (white views)."""
     from anix_core.train.dmd2 import sample_euler, teacher_timesteps
+    from anix_core.train.latents import require_white_views
     from anix_core.train.lora import build_model
 
+    t = config.train
+    if t.teacher_guidance_scale != 1.0:
+        require_white_views(clips)
     teacher = build_model(config).eval()
     pairs = []
     with torch.no_grad():
-        for i in range(config.train.regression_pairs):
+        for i in range(t.regression_pairs):
             index = i % len(clips)
             batch = collate([clips[index]])
             noise = torch.randn(batch.latents.shape, generator=torch.Generator().manual_seed(10_000 + i))
-            sample = sample_euler(teacher, noise, batch, teacher_timesteps(config.train.teacher_steps),
-                                  config.train.guidance_scale)
+            sample = sample_euler(teacher, noise, batch, teacher_timesteps(t.teacher_steps), t.guidance_scale,
+                                  cfg_scale=t.teacher_guidance_scale)
             pairs.append((noise, sample, index))
     return pairs
 
