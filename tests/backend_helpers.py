@@ -103,3 +103,15 @@ def orbit_cameras(num_frames: int, width: int = W, height: int = H) -> list[dict
 
 def env_without_proxy() -> dict:
     return dict(os.environ)
+
+
+def collect(job, timeout: float = 120.0):
+    """(frames by index as arrays, terminal event) of a job's event stream."""
+    from backend.client import Frame
+
+    frames, last = {}, None
+    for event in job.events(timeout=timeout):
+        if isinstance(event, Frame):
+            frames[event.index] = event.to_numpy()
+        last = event
+    return frames, last

@@ -13,9 +13,9 @@ import pytest
 from anix_core.generators import QUALITIES, QUALITY_SETTINGS, quality_settings
 from anix_core.generators.render_only import BOX_COLOUR, RenderOnlyGenerator, draw_character_box
 from backend import protocol as P
-from backend.client import Client, Done, Frame, ProtocolError
+from backend.client import Client, Done, ProtocolError
 from backend.standin import pattern_frame
-from backend_helpers import REPO, H, W, ServerProcess, orbit_cameras, pattern_request
+from backend_helpers import REPO, H, W, ServerProcess, collect, orbit_cameras, pattern_request
 
 VIEWS = P.VIEW_NAMES
 
@@ -36,15 +36,6 @@ def views(fixtures_dir):
 def scene_sha(server, fixtures_dir):
     with Client(server.address) as client:
         return client.ensure_scene(fixtures_dir / "courtyard_sh0.ply")
-
-
-def collect(job, timeout=120.0):
-    frames, last = {}, None
-    for event in job.events(timeout=timeout):
-        if isinstance(event, Frame):
-            frames[event.index] = event.to_numpy()
-        last = event
-    return frames, last
 
 
 def refused(client, request, views=None) -> ProtocolError:

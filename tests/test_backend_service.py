@@ -14,10 +14,10 @@ import pytest
 import zmq
 
 from backend import protocol as P
-from backend.client import (BackendUnavailable, Cancelled, Client, Done, Error, Frame, JobCancelled, JobFailed,
+from backend.client import (BackendUnavailable, Cancelled, Client, Done, Error, Frame, JobFailed,
                             ProtocolError)
 from backend.standin import pattern_frame
-from backend_helpers import H, W, ServerProcess, orbit_cameras, pattern_request
+from backend_helpers import H, W, ServerProcess, collect, orbit_cameras, pattern_request
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +26,6 @@ def server(tmp_path_factory):
     srv.wait_workers(2)
     yield srv
     srv.stop()
-
-
-def collect(job, timeout=60.0):
-    """(frames by index as arrays, terminal event)."""
-    frames, last = {}, None
-    for event in job.events(timeout=timeout):
-        if isinstance(event, Frame):
-            frames[event.index] = event.to_numpy()
-        last = event
-    return frames, last
 
 
 def assert_pattern_frames(frames, n, seed):
