@@ -367,9 +367,16 @@ def _camera_is_only_a_goal(tokens: list[_Token]) -> bool:
         if j < 0:
             return False
         before = tokens[j].word
+        if before == "for" and j > 0 and _is_locomotion_verb(tokens[j - 1].word):
+            continue  # "heads for the camera", "runs for the camera": a goal
         if before not in _GOAL_PREPS and _lemma(before) not in _GOAL_VERBS:
             return False
     return named
+
+
+def _is_locomotion_verb(word: str) -> bool:
+    verb = lx.VERBS.get(_lemma(word) or "")
+    return verb is not None and verb.category == "locomotion"
 
 
 def _parse_camera(text: str) -> CameraPlan | None:
@@ -561,6 +568,15 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
             consumed.update(range(k, end))
             k = end
             continue
+        if w == "for" and category == "locomotion" and k + 1 < len(rest) and rest[k + 1].word in lx.DETERMINERS:
+            phrase, end = _noun_phrase(rest, k + 1, text)
+            found = _target_or_camera(phrase, targets) if phrase else None
+            if found:  # "heads for the fountain"; "runs for a while" stays a duration
+                target = found
+                directions.append("toward")
+                consumed.update(range(k, end))
+                k = end
+                continue
         if is_toward:
             start = k + 1 if w in _TOWARD_PREPS else k + 2
             if w == "until":
