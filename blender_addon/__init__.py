@@ -19,6 +19,11 @@ def _on_load_post(*_args):
     viewport.sync()
 
 
+@bpy.app.handlers.persistent
+def _on_load_pre(*_args):
+    jobs.detach_all()  # running shots go on in the backend; their saved records resume them
+
+
 def register():
     preferences.register()
     property_groups.register()
@@ -26,6 +31,7 @@ def register():
         bpy.utils.register_class(cls)
     bpy.types.TOPBAR_MT_file_import.append(import_ops.menu_import)
     bpy.app.handlers.load_post.append(_on_load_post)
+    bpy.app.handlers.load_pre.append(_on_load_pre)
     viewport.sync()
 
 
@@ -35,6 +41,8 @@ def unregister():
     viewport.remove()
     if _on_load_post in bpy.app.handlers.load_post:
         bpy.app.handlers.load_post.remove(_on_load_post)
+    if _on_load_pre in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_on_load_pre)
     bpy.types.TOPBAR_MT_file_import.remove(import_ops.menu_import)
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)

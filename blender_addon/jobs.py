@@ -15,30 +15,51 @@ import traceback
 
 import bpy
 
-from . import deps, vse
+from . import deps, resume, vse
 from .request import ShotPlan
 
 TICK_INTERVAL_S = 0.1
-FRAME_NAME = "frame_{:04d}.png"
+FRAME_NAME = resume.FRAME_NAME
+RECONNECT_DELAYS_S = (1.0, 2.0, 4.0, 8.0)   # waits before each re-attach after the connection dropped
+ATTACH_TIMEOUT_S = 5.0                       # each re-attach waits at most this long for an answer
+STATUS_CHECK_S = 10.0                        # while following, ask this often whether the backend knows the job
 
 _jobs: list["ShotJob"] = []
 
 
+class _Stopped(Exception):
+    """The thread ends quietly: its outcome was already posted (or nobody listens any more)."""
+
+
+class _Gone(Exception):
+    """The backend answers but no longer knows the job (restarted, or results expired)."""
+
+
 class ShotJob:
-    """One shot: the client thread and what it reported so far."""
+    """One shot: the client thread and what it reported so far.
+
+    A shot whose connection drops (BackendUnavailable) re-attaches to its backend job up to
+    len(RECONNECT_DELAYS_S) times, asking only for the frames not yet on disk. A plan with
+    `extra["resume_job_id"]` attaches to that job instead of submitting (anix.resume_shot).
+    """
 
     def __init__(self, plan: ShotPlan):
         self.plan = plan
         self.messages: queue.Queue = queue.Queue()
         self.cancel_requested = threading.Event()
+        self.detached = threading.Event()        # stop following; the backend job goes on (file closed)
         self.folder = os.path.join(plan.out_dir, plan.shot_name)
+        self.num_frames = int(plan.request["num_frames"])
         self.frames: dict[int, str] = {}        # index -> file, written by the thread
-        self.job_id = ""
-        self.state = "starting"                  # starting|running|done|error|cancelled
+        self.resume_job_id = str(plan.extra.get("resume_job_id") or "")
+        self.job_id = self.resume_job_id
+        self.state = "starting"                  # starting|running|done|error|interrupted|cancelled
         self.error = ""
         self.strip_name = ""
         self.finished = False                    # set by tick() once the end was handled
-        self.client_job = None                   # backend.client.Job once submitted
+        self.client_job = None                   # backend.client.Job once submitted or attached
+        self._client = None
+        self.reconnects = 0                      # times the thread attached again after losing the backend
         self._cancel_lock = threading.Lock()
         self._cancel_sent = False
         self.thread = threading.Thread(target=self._run, name=f"anix-shot-{plan.shot_name}", daemon=True)
@@ -50,48 +71,141 @@ class ShotJob:
         self.thread.start()
 
     def _post(self, kind: str, **data) -> None:
-        self.messages.put((kind, data))
+        if not self.detached.is_set():
+            self.messages.put((kind, data))
 
     def _run(self) -> None:
-        client = None
         try:
             client_mod = deps.client()
-            keys = self.plan.keys_folder or None
-            self._post("status", text="Connecting to the backend")
-            client = client_mod.Client(self.plan.address, keys=keys, timeout=self.plan.timeout_s)
-            info = client.hello()
-            self._post("status", text=f"Backend ready ({info.get('server_version', '?')})")
-            self._post("status", text="Sending the splat scene")
-            client.ensure_scene(self.plan.scene_path,
-                                on_progress=lambda done, total: self._post("progress", stage="upload",
-                                                                           done=done, total=total))
-            if self.cancel_requested.is_set():
-                self._post("cancelled")
-                return
-            request = dict(self.plan.request)
-            job = client.submit(request, views=self.plan.views)
-            self.client_job = job
-            if self.cancel_requested.is_set():
-                self._send_cancel()
-            self._follow(job)
+            if self.resume_job_id:
+                self.frames.update(resume.frames_on_disk(self.folder, self.num_frames))
+                self._post("status", text=f"Resuming: {len(self.frames)}/{self.num_frames} frames on disk")
+                job = self._reattach(client_mod, immediate=True)
+            else:
+                job = self._submit(client_mod)
+            while job is not None:
+                try:
+                    self._follow(job, client_mod)
+                    return
+                except client_mod.BackendUnavailable as exc:
+                    if self.detached.is_set():
+                        return
+                    self._post("status", text=f"Connection lost ({exc})")
+                    job = self._reattach(client_mod)
+        except _Stopped:
+            pass
+        except _Gone:
+            self._job_gone()
         except deps.MissingDependency as exc:
             self._post("error", text=str(exc))
         except Exception as exc:  # the user sees the message; unexpected ones also go to the console
-            if type(exc).__name__ not in ("BackendUnavailable", "ProtocolError", "JobFailed"):
+            if self.detached.is_set():
+                return
+            name = type(exc).__name__
+            if name not in ("BackendUnavailable", "ProtocolError", "JobFailed"):
                 traceback.print_exc()
-            self._post("error", text=_friendly(exc, self.plan.address))
+            text = _friendly(exc, self.plan.address)
+            if self.job_id and name != "ProtocolError":  # the backend still has the shot
+                self._post("interrupted", text=text)
+            else:
+                self._post("error", text=text)
         finally:
-            if client is not None:
-                try:
-                    client.close()
-                except Exception:
-                    pass
+            self._close_client()
+
+    def _new_client(self, client_mod, timeout_s: float):
+        self._close_client()
+        self._client = client_mod.Client(self.plan.address, keys=self.plan.keys_folder or None, timeout=timeout_s)
+        return self._client
+
+    def _close_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                pass
+
+    def _submit(self, client_mod):
+        self._post("status", text="Connecting to the backend")
+        client = self._new_client(client_mod, self.plan.timeout_s)
+        info = client.hello()
+        self._post("status", text=f"Backend ready ({info.get('server_version', '?')})")
+        self._post("status", text="Sending the splat scene")
+        client.ensure_scene(self.plan.scene_path,
+                            on_progress=lambda done, total: self._post("progress", stage="upload",
+                                                                       done=done, total=total))
+        if self.cancel_requested.is_set():
+            self._post("cancelled")
+            return None
+        job = client.submit(dict(self.plan.request), views=self.plan.views)
+        self.client_job = job
+        self.job_id = str(getattr(job, "id", "") or "")
+        self._post("accepted", job_id=self.job_id, position=0)
+        if self.cancel_requested.is_set():
+            self._send_cancel()
+        return job
+
+    def _reattach(self, client_mod, immediate: bool = False):
+        """Attach to the backend job again from the first frame missing on disk, retrying with
+        RECONNECT_DELAYS_S between tries. Returns the Job, or None once the outcome is posted."""
+        delays = ((0.0,) if immediate else ()) + tuple(RECONNECT_DELAYS_S)
+        for attempt, delay in enumerate(delays, 1):
+            if attempt > 1 or not immediate:
+                self._post("reconnecting", attempt=attempt, attempts=len(delays))
+            if self.cancel_requested.wait(delay):
+                self._cancel_unreachable(client_mod)
+                return None
+            if self.detached.is_set():
+                raise _Stopped
+            from_frame = resume.first_missing(self.frames, self.num_frames)
+            client = self._new_client(client_mod, min(self.plan.timeout_s, ATTACH_TIMEOUT_S))
+            try:
+                job = client.attach(self.job_id, from_frame=from_frame)
+            except client_mod.BackendUnavailable:
+                continue
+            except client_mod.ProtocolError as exc:
+                if exc.code != "unknown_job":
+                    raise
+                self._job_gone()
+                return None
+            self.client_job = job
+            self.reconnects += 1
+            self._post("attached", from_frame=from_frame)
+            if self.cancel_requested.is_set():
+                self._send_cancel()
+            return job
+        self._post("interrupted", text=f"the backend at {self.plan.address} does not answer")
+        return None
+
+    def _job_gone(self) -> None:
+        """The backend no longer has the job: land what is on disk if it is the whole shot."""
+        self.frames.update(resume.frames_on_disk(self.folder, self.num_frames))
+        if len(self.frames) == self.num_frames:
+            self._post("done", end_anchor=None)
+        else:
+            self._post("gone")
+
+    def _cancel_unreachable(self, client_mod) -> None:
+        """Cancel while reconnecting: one short try to tell the backend, then stop."""
+        try:
+            client = self._new_client(client_mod, 2.0)
+            client.cancel(self.job_id)
+        except Exception:  # unreachable: the backend finishes the shot and drops it after 30 minutes
+            pass
+        self._post("cancelled")
 
     def request_cancel(self) -> None:
         """Ask for cancellation from the main thread without blocking it."""
         self.cancel_requested.set()
         if self.client_job is not None:
             threading.Thread(target=self._send_cancel, name="anix-cancel", daemon=True).start()
+
+    def detach(self) -> None:
+        """Stop following the shot without cancelling it (main thread; the file is being closed):
+        the backend finishes it and the scene's record lets Resume Shot fetch it later."""
+        self.detached.set()
+        self.finished = True
+        self.state = "detached"
 
     def _send_cancel(self) -> None:
         with self._cancel_lock:
@@ -103,35 +217,58 @@ class ShotJob:
         except Exception:  # the job may already have ended; its events say how
             pass
 
-    def _follow(self, job) -> None:
-        self.job_id = str(getattr(job, "id", "") or "")
-        self._post("accepted", job_id=self.job_id, position=0)
-        for event in job.events():
-            kind = type(event).__name__.lower()
-            if kind == "accepted":
-                self.job_id = str(getattr(event, "job_id", self.job_id) or self.job_id)
-                self._post("accepted", job_id=self.job_id, position=getattr(event, "queue_position", 0))
-            elif kind == "progress":
-                self._post("progress", stage=getattr(event, "stage", ""), done=getattr(event, "done", 0),
-                           total=getattr(event, "total", 0))
-            elif kind == "frame":
-                self._write_frame(event)
-            elif kind == "done":
-                self._post("done", end_anchor=getattr(event, "end_anchor", None))
+    def _follow(self, job, client_mod) -> None:
+        """Handle the job's events until it ends. Raises BackendUnavailable when the backend
+        falls silent, _Gone when it answers but no longer knows the job (a restarted backend
+        answers heartbeats, so this is asked every STATUS_CHECK_S)."""
+        while True:
+            started = time.monotonic()
+            try:
+                for event in job.events(timeout=STATUS_CHECK_S):
+                    if self.detached.is_set():
+                        raise _Stopped
+                    if self._handle_event(event):
+                        return
+                self._post("interrupted", text="the backend stopped sending before the shot was finished")
                 return
-            elif kind == "cancelled":
-                self._post("cancelled")
-                return
-            elif kind == "error":
-                code = getattr(event, "code", "")
-                field = getattr(event, "field", "")
-                msg = getattr(event, "message", "") or str(event)
-                self._post("error", text=_error_text(code, field, msg))
-                return
-        self._post("error", text="the backend stopped sending before the shot was finished")
+            except client_mod.BackendUnavailable:
+                if time.monotonic() - started < STATUS_CHECK_S:
+                    raise  # silence, not the status check: re-attach
+            try:
+                job.status()
+            except client_mod.ProtocolError as exc:
+                if exc.code == "unknown_job":
+                    raise _Gone from None
+                raise
+
+    def _handle_event(self, event) -> bool:
+        """Act on one job event (client thread); True when it ended the shot."""
+        kind = type(event).__name__.lower()
+        if kind == "accepted":
+            self._post("queued", position=getattr(event, "queue_position", 0))
+        elif kind == "progress":
+            self._post("progress", stage=getattr(event, "stage", ""), done=getattr(event, "done", 0),
+                       total=getattr(event, "total", 0))
+        elif kind == "frame":
+            self._write_frame(event)
+        elif kind == "done":
+            self._post("done", end_anchor=getattr(event, "end_anchor", None))
+            return True
+        elif kind == "cancelled":
+            self._post("cancelled", reason="" if self.cancel_requested.is_set() else getattr(event, "reason", ""))
+            return True
+        elif kind == "error":
+            code = getattr(event, "code", "")
+            field = getattr(event, "field", "")
+            msg = getattr(event, "message", "") or str(event)
+            self._post("error", text=_error_text(code, field, msg))
+            return True
+        return False
 
     def _write_frame(self, event) -> None:
         index = int(event.index)
+        if index in self.frames or not 0 <= index < self.num_frames:
+            return  # already on disk (sent again after a reconnect)
         encoding = getattr(event, "encoding", "png")
         if encoding != "png":
             raise ValueError(f"frame {index} arrived as {encoding!r}; the add-on asks for png")
@@ -149,13 +286,25 @@ class ShotJob:
         """Apply one message from the thread (main thread only)."""
         scene = bpy.data.scenes.get(self.plan.scene_name)
         props = scene.anix if scene is not None else None
-        total_frames = self.plan.request["num_frames"]
+        total_frames = self.num_frames
         if kind == "status":
             _set(props, status=data["text"])
         elif kind == "accepted":
             self.state = "running"
+            if scene is not None and data.get("job_id"):
+                blend_dir = os.path.dirname(bpy.data.filepath) if bpy.data.filepath else ""
+                resume.add(scene, resume.make_record(self.plan, data["job_id"], self.folder, blend_dir))
+            _set(props, status="Accepted")
+        elif kind == "queued":
+            self.state = "running"
             position = data.get("position") or 0
             _set(props, status=f"Queued (position {position})" if position else "Accepted")
+        elif kind == "reconnecting":
+            _set(props, status=f"Connection lost: reconnecting (try {data['attempt']} of {data['attempts']}), "
+                               f"{len(self.frames)}/{total_frames} frames kept")
+        elif kind == "attached":
+            self.state = "running"
+            _set(props, status=f"Connected to the shot: frames from {data['from_frame'] + 1} of {total_frames}")
         elif kind == "progress":
             stage, done, total = data["stage"], data["done"], data["total"]
             label = {"upload": "Uploading scene", "load_scene": "Loading scene", "conditioning": "Conditioning",
@@ -168,16 +317,36 @@ class ShotJob:
         elif kind == "done":
             self._finish_done(props, data.get("end_anchor"))
         elif kind == "cancelled":
-            self._end("cancelled", props, f"Cancelled; {len(self.frames)} frame(s) kept in {self.folder}")
+            reason = f" by the backend ({data['reason']})" if data.get("reason") else ""
+            self._forget_record(scene)
+            self._end("cancelled", props, f"Cancelled{reason}; {len(self.frames)} frame(s) kept in {self.folder}")
+        elif kind == "interrupted":
+            self.error = (f"{data['text']}. {len(self.frames)} of {total_frames} frames are in {self.folder}; "
+                          "when the backend answers again, Resume Shot fetches the rest (the backend keeps a shot "
+                          "30 minutes after it ends; a backend that was restarted has lost it)")
+            self._end("interrupted", props, "Interrupted: " + self.error, fix="anix.resume_shot")
+        elif kind == "gone":
+            self._forget_record(scene)
+            self.error = (f"the backend no longer has shot '{self.plan.shot_name}' (job {self.job_id}): it was "
+                          "restarted, or the shot ended more than 30 minutes ago. "
+                          f"{len(self.frames)} of {total_frames} frames are kept in {self.folder}; Generate again "
+                          "to make the whole shot")
+            self._end("error", props, "Error: " + self.error)
         elif kind == "error":
+            self._forget_record(scene)
             kept = f" ({len(self.frames)} frame(s) received so far are in {self.folder})" if self.frames else ""
             self.error = data["text"] + kept
             self._end("error", props, "Error: " + self.error)
+
+    def _forget_record(self, scene) -> None:
+        if scene is not None and self.job_id:
+            resume.remove(scene, self.job_id)
 
     def _finish_done(self, props, end_anchor=None) -> None:
         files = [self.frames[i] for i in sorted(self.frames)]
         seq_scene = bpy.data.scenes.get(self.plan.sequencer_scene_name) or bpy.data.scenes.get(self.plan.scene_name)
         if not files:
+            self._forget_record(bpy.data.scenes.get(self.plan.scene_name))
             self.error = "the backend finished without sending any frame"
             self._end("error", props, "Error: " + self.error)
             return
@@ -187,15 +356,17 @@ class ShotJob:
         strip = vse.add_image_strip(seq_scene, self.plan.shot_name, files, self.plan.frame_start, request,
                                     channel=self.plan.extra.get("channel"))
         self.strip_name = strip.name
-        expected = self.plan.request["num_frames"]
+        self._forget_record(bpy.data.scenes.get(self.plan.scene_name))
+        expected = self.num_frames
         note = "" if len(files) == expected else f" (only {len(files)} of {expected} frames arrived)"
         self._end("done", props, f"Done: {len(files)} frames in strip '{strip.name}'{note}")
 
-    def _end(self, state: str, props, text: str) -> None:
+    def _end(self, state: str, props, text: str, fix: str = "") -> None:
         self.state = state
         self.finished = True
+        failed = state in ("error", "interrupted")
         _set(props, status=text, running=False, progress=1.0 if state == "done" else (props.progress if props else 0),
-             last_error=self.error if state == "error" else "", last_error_fix="")
+             last_error=self.error if failed else "", last_error_fix=fix if failed else "")
 
     def drain(self) -> None:
         while True:
@@ -207,8 +378,8 @@ class ShotJob:
             if self.finished:
                 break
         if not self.finished and not self.thread.is_alive() and self.messages.empty() and self.thread.ident:
-            self.error = "the connection to the backend ended unexpectedly"
-            self.handle("error", {"text": self.error})
+            text = "the connection to the backend ended unexpectedly"
+            self.handle("interrupted" if self.job_id else "error", {"text": text})
 
 
 def _set(props, **values) -> None:
@@ -316,6 +487,19 @@ def _update_status_bar() -> None:
                     area.tag_redraw()
         except Exception:
             pass
+
+
+def detach_all() -> int:
+    """Stop following every shot without cancelling it (another file is being opened): the
+    backend finishes them, and the records saved with their .blend let Resume Shot fetch them."""
+    running = [j for j in _jobs if not j.finished]
+    for job in running:
+        job.detach()
+    _jobs.clear()
+    if bpy.app.timers.is_registered(tick):
+        bpy.app.timers.unregister(tick)
+    _update_status_bar()
+    return len(running)
 
 
 def shutdown() -> None:

@@ -72,6 +72,9 @@ class ANIX_PG_shot(bpy.types.PropertyGroup):
     last_error: StringProperty(name="Last Error", default="")
     last_error_fix: StringProperty(name="Fix", default="", description="Operator that fixes the last error")
     backend_status: StringProperty(name="Backend", default="not checked")
+    # shots the backend accepted and that have not landed yet (resume.py): saved with the .blend
+    shot_records: StringProperty(name="Shot Records", default="", options={"HIDDEN"},
+                                 description="Running or interrupted shots, to resume them (JSON)")
 
 
 CLASSES = (ANIX_PG_shot,)

@@ -188,7 +188,8 @@ def build_shot(context, *, generator: str | None = None, options: dict | None = 
         "targets": targets(scene, props.anchor),
         "options": {"quality": props.quality.lower(), **(options or {})},
         "encoding": "png",
-        "on_disconnect": "cancel",
+        "on_disconnect": "keep",  # a crash or a dropped connection does not lose the shot: Resume Shot
+
     }
     gen = generator if generator is not None else (props.generator or None)
     if gen:

@@ -8,7 +8,7 @@ import os
 import bpy
 from bpy.props import BoolProperty, FloatProperty, StringProperty
 
-from .. import deps, jobs, request, vse
+from .. import deps, jobs, network, request, resume, vse
 from ..property_groups import VIEW_NAMES
 from ..request import AnixError
 
@@ -98,17 +98,21 @@ def _start(op, context, **build_args):
         return _fail(op, context, exc)
     except deps.MissingDependency as exc:
         return _fail(op, context, AnixError(str(exc)))
+    return _launch(op, context, plan, "generating")
+
+
+def _launch(op, context, plan, verb: str):
     context.scene.anix.last_error = ""
     job = jobs.start(plan)
     if not op.wait:
-        op.report({"INFO"}, f"AniX: generating '{plan.shot_name}' ({plan.request['num_frames']} frames)")
+        op.report({"INFO"}, f"AniX: {verb} '{plan.shot_name}' ({plan.request['num_frames']} frames)")
         return {"FINISHED"}
     jobs.wait(job, op.timeout if op.timeout > 0 else None)
     if job.state == "done":
         op.report({"INFO"}, f"AniX: shot '{plan.shot_name}' is in the sequencer as '{job.strip_name}'")
         return {"FINISHED"}
     message = job.error or context.scene.anix.status or job.state
-    op.report({"ERROR"} if job.state == "error" else {"WARNING"}, f"AniX: {message}")
+    op.report({"ERROR"} if job.state in ("error", "interrupted") else {"WARNING"}, f"AniX: {message}")
     return {"CANCELLED"}
 
 
@@ -192,6 +196,78 @@ class ANIX_OT_continue_shot(_ShotOperator, bpy.types.Operator):
                       options={"continue_from": stored["job_id"]})
 
 
+def resume_plan(context, record: dict) -> request.ShotPlan:
+    """A plan that attaches to the recorded backend job and lands the strip as Generate would."""
+    try:
+        address = network.check_address(record["address"], bool(bpy.app.online_access))
+    except network.AddressError as exc:
+        raise AnixError(str(exc), fix="screen.userpref_show") from None
+    prefs = request.preferences(context)
+    blend_dir = os.path.dirname(bpy.data.filepath) if bpy.data.filepath else ""
+    folder = resume.resolve_folder(record, blend_dir)
+    seq_scene = bpy.data.scenes.get(record.get("sequencer_scene") or "") or vse.sequencer_scene(context)
+    summary = dict(record["request"], num_frames=int(record["num_frames"]))
+    return request.ShotPlan(
+        address=address, keys_folder=bpy.path.abspath(prefs.key_folder) if prefs and prefs.key_folder else "",
+        scene_path="", scene_sha256=str(summary.get("scene", "")), request=summary, views={},
+        out_dir=os.path.dirname(folder), shot_name=os.path.basename(folder), scene_name=context.scene.name,
+        sequencer_scene_name=seq_scene.name, frame_start=int(record["frame_start"]),
+        timeout_s=float(prefs.timeout_s) if prefs else 10.0,
+        extra={"resume_job_id": record["job_id"], **({"channel": record["channel"]} if record.get("channel") else {})})
+
+
+class ANIX_OT_resume_shot(_ShotOperator, bpy.types.Operator):
+    """Fetch the frames of an interrupted shot from the backend (it keeps them 30 minutes after the
+    shot ends) and put the strip in the sequencer, as Generate would have. Only frames missing on
+    disk are sent again"""
+
+    bl_idname = "anix.resume_shot"
+    bl_label = "Resume Interrupted Shot"
+
+    job_id: StringProperty(name="Job", default="", options={"SKIP_SAVE"},
+                           description="Backend job of the shot (empty: the newest interrupted shot)")
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None and bool(context.scene.anix.shot_records) \
+            and not jobs.active(context.scene.name)
+
+    def execute(self, context):
+        if jobs.active(context.scene.name):
+            self.report({"ERROR"}, "AniX: a shot is already running for this scene: wait or Cancel it")
+            return {"CANCELLED"}
+        record = resume.get(context.scene, self.job_id)
+        if record is None:
+            return _fail(self, context, AnixError("no interrupted shot is recorded on this scene"
+                                                  + (f" with job {self.job_id}" if self.job_id else "")))
+        try:
+            plan = resume_plan(context, record)
+        except AnixError as exc:
+            return _fail(self, context, exc)
+        return _launch(self, context, plan, "resuming")
+
+
+class ANIX_OT_discard_shot(bpy.types.Operator):
+    """Forget an interrupted shot (its frames already on disk stay there)"""
+
+    bl_idname = "anix.discard_shot"
+    bl_label = "Discard Interrupted Shot"
+    bl_options = {"REGISTER", "UNDO"}
+
+    job_id: StringProperty(name="Job", default="", options={"SKIP_SAVE"})
+
+    def execute(self, context):
+        record = resume.get(context.scene, self.job_id)
+        if record is None:
+            return {"CANCELLED"}
+        resume.remove(context.scene, record["job_id"])
+        context.scene.anix.last_error = ""
+        context.scene.anix.last_error_fix = ""
+        self.report({"INFO"}, f"AniX: forgot shot '{record.get('shot_name', record['job_id'])}'; its frames "
+                              f"stay in {record.get('folder', '?')}")
+        return {"FINISHED"}
+
+
 class ANIX_OT_cancel(bpy.types.Operator):
     """Cancel the running shot (frames received so far are kept)"""
 
@@ -241,5 +317,6 @@ class ANIX_OT_check_backend(bpy.types.Operator):
 
 
 CLASSES = (ANIX_OT_add_anchor, ANIX_OT_load_views_folder, ANIX_OT_generate, ANIX_OT_preview_conditioning,
-           ANIX_OT_regenerate, ANIX_OT_continue_shot, ANIX_OT_cancel, ANIX_OT_check_backend)
+           ANIX_OT_regenerate, ANIX_OT_continue_shot, ANIX_OT_resume_shot, ANIX_OT_discard_shot, ANIX_OT_cancel,
+           ANIX_OT_check_backend)
 

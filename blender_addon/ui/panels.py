@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from .. import importer, jobs, vse
+from .. import importer, jobs, resume, vse
 from ..property_groups import VIEW_NAMES
 
 
@@ -104,12 +104,24 @@ class ANIX_PT_generate(_AnixPanel, bpy.types.Panel):
                 row.operator("anix.continue_shot", icon="FORWARD")
             if props.status:
                 layout.label(text=props.status)
+            _draw_interrupted(layout, context.scene)
         if props.last_error:
             box = layout.box()
             for i, line in enumerate(_wrap(props.last_error, 48)):
                 box.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
             if props.last_error_fix:
                 box.operator(props.last_error_fix, text="Fix", icon="TOOL_SETTINGS")
+
+
+def _draw_interrupted(layout, scene) -> None:
+    """One box per shot the backend accepted that never landed: Resume or Discard it."""
+    for record in reversed(list(resume.records(scene).values())):
+        box = layout.box()
+        box.label(text="Interrupted shot", icon="RECOVER_LAST")
+        box.label(text=resume.label(record), icon="BLANK1")
+        row = box.row(align=True)
+        row.operator("anix.resume_shot", text="Resume Shot", icon="PLAY").job_id = record["job_id"]
+        row.operator("anix.discard_shot", text="", icon="X").job_id = record["job_id"]
 
 
 def _wrap(text: str, width: int) -> list[str]:

@@ -200,6 +200,7 @@ def footprint():
         "scene_prop": hasattr(bpy.types.Scene, "anix"),
         "operators": sorted(n for n in dir(bpy.types) if n.startswith("ANIX_")),
         "load_post": sum(1 for h in bpy.app.handlers.load_post if getattr(h, "__module__", "").startswith(ADDON)),
+        "load_pre": sum(1 for h in bpy.app.handlers.load_pre if getattr(h, "__module__", "").startswith(ADDON)),
         "menu": sum(1 for f in bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize()
                     if getattr(f, "__module__", "").startswith(ADDON)),
         "timer": bpy.app.timers.is_registered(jobs.tick),

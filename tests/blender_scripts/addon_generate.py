@@ -1,10 +1,10 @@
 """Generate shots from real Blender against a real backend process. Args: zip, fixtures, out,
 address (a running `anix serve`), dead_address (nothing listens), wrong_version_address (a server
-that answers in protocol version 2), server_pid (killed at the end), frames, slow_frames."""
+that answers in protocol version 2), frames, slow_frames. A backend that dies or restarts
+mid-shot: addon_resume.py."""
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 
@@ -144,25 +144,4 @@ out["version"] = {"result": res, "error": err, "seconds": time.perf_counter() - 
 res, err = Reports.call(bpy.ops.anix.check_backend)
 out["version_check"] = {"result": res, "error": err}
 
-# ---- 7. the backend dies mid-shot -----------------------------------------------------------------
-prefs.backend_address = A["address"]
-props.generator = A.get("slow_generator", "render")
-scene.frame_end = A["slow_frames"]
-props.seed = 12
-res, err = Reports.call(bpy.ops.anix.generate, wait=False)
-job = jobs.active()[0]
-t0 = time.perf_counter()
-while jobs.active() and not job.frames and time.perf_counter() - t0 < 120:
-    jobs.tick()
-    time.sleep(0.02)
-frames_at_kill = len(job.frames)
-os.kill(A["server_pid"], signal.SIGKILL)
-t1 = time.perf_counter()
-while jobs.active() and time.perf_counter() - t1 < 30:
-    jobs.tick()
-    time.sleep(0.02)
-out["died"] = {"result": res, "error": err, "frames_at_kill": frames_at_kill,
-               "seconds_to_error": time.perf_counter() - t1, "state": job.state, "job_error": job.error,
-               "frames_kept": len([f for f in os.listdir(job.folder) if f.endswith(".png")]),
-               "still_active": bool(jobs.active())}
 emit(out)
