@@ -234,6 +234,8 @@ class ShotJob:
             except client_mod.BackendUnavailable:
                 if time.monotonic() - started < STATUS_CHECK_S:
                     raise  # silence, not the status check: re-attach
+            if self.detached.is_set():
+                raise _Stopped
             try:
                 job.status()
             except client_mod.ProtocolError as exc:
