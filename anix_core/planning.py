@@ -16,12 +16,15 @@ import numpy as np
 from . import instructions, trajectory
 from .cameras import Camera
 from .instructions import CAMERA_BEHAVIOURS, CAMERA_TARGET
+from .routes import find_route, line_is_free, route_length
 DEFAULT_WALK_MPS = 1.4
 BAND_MIN_M, BAND_MAX_M = 0.2, 2.0      # obstacles: dense splats this high above the ground
 TARGET_CLEARANCE_M = 0.15              # how far the root stops from a target's footprint
 TURN_RATE_RAD_S = math.radians(300.0)  # fastest turn while moving
 FOV_X_DEG = 60.0
 STAYS_PUT_M = 0.5                      # a root that moves less than this is framed from the front
+WAYPOINT_REACHED_M = 0.35              # a route's waypoint counts as passed this close...
+ROUTE_MARGIN_M = 0.1                   # ...and routes keep this much more than the body's clearance
 
 
 # ----------------------------------------------------------------------------- ground
@@ -121,11 +124,15 @@ class OccupancyGrid:
     def blocked(self, xy, clearance_m: float, ignore: np.ndarray | None = None) -> np.ndarray:
         """True where a body of radius `clearance_m` centred at xy [...,2] would touch an occupied
         cell (cells in the boolean grid `ignore` do not count)."""
+        return self._lookup(self.blocked_grid(clearance_m, ignore), xy)
+
+    def blocked_grid(self, clearance_m: float, ignore: np.ndarray | None = None) -> np.ndarray:
+        """The occupied cells dilated by `clearance_m` (cached per clearance and `ignore`)."""
         key = (round(clearance_m, 3), id(ignore))
         if key not in self._dilated:
             base = self.occupied if ignore is None else self.occupied & ~ignore
             self._dilated[key] = _dilate(base, clearance_m / self.cell_m)
-        return self._lookup(self._dilated[key], xy)
+        return self._dilated[key]
 
     def object_at(self, xy, search_m: float = 0.6, gap_m: float = 1.0, max_radius_m: float = 4.0) -> np.ndarray | None:
         """The occupied cells [grid shape] of the object at or nearest to xy (within `search_m`):
@@ -336,6 +343,16 @@ def plan_root_path(plan, anchor, num_frames: int, fps: float, ground: Ground,
                 to = state["target"] - pos
                 dist = float(np.hypot(*to))
                 remaining = max(0.0, dist - state["stop_radius"])
+                route = state["route"]
+                # Pass a waypoint once the next one is in sight (or it is reached): smooth, and
+                # never a chord through the corner it goes round.
+                while len(route) > 1 and (np.hypot(*(route[0] - pos)) < WAYPOINT_REACHED_M
+                                          and line_is_free(grid, pos, route[1], clearance, state["ignore"])):
+                    route.pop(0)
+                if len(route) > 1:  # around an obstacle: steer to the next waypoint
+                    to = route[0] - pos
+                    dist = float(np.hypot(*to))
+                    remaining = max(0.0, route_length(pos, route) - state["stop_radius"])
                 if state["direction"] == "around":
                     radial = math.atan2(to[1], to[0])
                     err = (dist - state["orbit_radius"]) / max(state["orbit_radius"], 0.5)
@@ -381,7 +398,7 @@ def _segment_speed(seg, state, pos, duration_s: float) -> float:
     speed = float(_seg(seg, "speed_mps", DEFAULT_WALK_MPS) or 0.0)
     if state["target"] is None or state["direction"] == "around" or speed <= 0:
         return speed
-    remaining = max(0.0, float(np.hypot(*(state["target"] - pos))) - state["stop_radius"])
+    remaining = max(0.0, route_length(pos, state["route"]) - state["stop_radius"])
     a = _accel_for(speed)
     needed = remaining / max(duration_s - speed / a, 0.5 * duration_s, 1e-3)
     return float(np.clip(1.1 * needed, speed, 1.6 * speed))
@@ -412,7 +429,7 @@ def _start_segment(seg, heading, pos, targets, grid, clearance) -> dict:
     state = {
         "moving": _moves(seg), "direction": direction, "turn": turn, "start_heading": heading,
         "target": None if target is None else target[:2].copy(), "stop_radius": 0.0,
-        "ignore": None, "move_offset": 0.0, "orbit_radius": 1.5, "orbit_sign": 1.0,
+        "ignore": None, "move_offset": 0.0, "orbit_radius": 1.5, "orbit_sign": 1.0, "route": [],
     }
     offset = _DIRECTION_OFFSETS.get(direction, 0.0)
     if direction == "backward":
@@ -432,6 +449,11 @@ def _start_segment(seg, heading, pos, targets, grid, clearance) -> dict:
             state["stop_radius"] = 10.0 * clearance  # stop while still framed (about 1.2 heights away)
         dist = float(np.hypot(*(target[:2] - pos)))
         state["orbit_radius"] = max(dist, footprint + clearance + 0.3)
+        state["route"] = [target[:2].copy()]
+        if grid is not None and direction == "toward" and _moves(seg) and target_name != CAMERA_TARGET:
+            route = find_route(grid, pos, target[:2], clearance + ROUTE_MARGIN_M, state["ignore"], state["stop_radius"])
+            if route is not None:
+                state["route"] = list(route)
         text = str(_seg(seg, "text", "") or "").lower()
         if "clockwise" in text and "counter" not in text and "anti" not in text:
             state["orbit_sign"] = -1.0

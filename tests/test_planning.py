@@ -124,3 +124,14 @@ def test_plan_from_text_segments_drive_the_motion(courtyard):
     assert motion.speeds[:run_end].max() > 2.5
     assert motion.speeds[-10:].max() < 0.05
     assert (motion.headings[-1] - motion.headings[run_end]) % (2 * np.pi) == pytest.approx(np.pi / 2, abs=0.1)
+
+
+def test_walk_to_the_fountain_from_behind_the_bench_goes_around_it(courtyard):
+    # the bench (1.6 x 0.4 m at (0, -3)) stands on the straight line to the fountain
+    motion = plan_motion(shot_for(courtyard, "walk to the fountain", anchor=(0.0, -4.5, 0.0), heading_deg=90))
+    path = motion.root_positions[:, :2]
+    end = path[-1]
+    assert FOUNTAIN_RIM_M < np.hypot(*end) <= 1.5
+    on_bench = (np.abs(path[:, 0]) < 0.8 + 0.1) & (np.abs(path[:, 1] + 3.0) < 0.2 + 0.1)
+    assert not on_bench.any()
+    assert np.abs(np.diff(motion.speeds)).max() <= 5.0 / 25 + 1e-6  # still no instant starts or stops
