@@ -107,6 +107,8 @@ class Server:
         self.back_address = f"ipc://{self._tmp}/workers"
         self.back.bind(self.back_address)
         self.jobs: dict[str, Job] = {}
+        for record in self.results.reloaded:
+            self._restore_job(record)
         self.queue: deque[Job] = deque()
         self.workers: list[WorkerHandle] = []
         self.idle: deque[WorkerHandle] = deque()
@@ -115,6 +117,20 @@ class Server:
         self.stopping = False
         self._last_worker_beat = 0.0
         self._last_housekeeping = 0.0
+
+    def _restore_job(self, record: dict) -> None:
+        """An ended job a previous server left in the result store, answering status and attach again."""
+        state, terminal = record["state"], dict(record["terminal"])
+        if state == "done":
+            for key in ("start_anchor", "end_anchor"):
+                terminal[key] = _anchor_state(terminal.get(key))
+        # what the store read back is checked again as the worker's anchors were (None when malformed)
+        self.results.set_info(record["job"], end_anchor=_anchor_state(record["info"].get("end_anchor")))
+        request = {"num_frames": record["num_frames"], "encoding": record["encoding"], "on_disconnect": "keep",
+                   "scene": "", "options": {}}
+        self.jobs[record["job"]] = Job(id=record["job"], client=b"", request=request, blobs=[],
+                                       generator=record["generator"], state=state, ended=time.monotonic(),
+                                       terminal=terminal, frames_ready=self.results.count(record["job"]))
 
     # ------------------------------------------------------------------ lifecycle
     def serve_forever(self) -> None:
@@ -302,7 +318,7 @@ class Server:
             self._release_worker(job.worker)
             job.worker = None
         self.cache.unpin(job.request["scene"])
-        self.results.mark_ended(job.id)
+        self.results.mark_ended(job.id, state, event)
         self._send_client(job.client, event)
 
     def _continuation(self, prev_id: str) -> dict:
@@ -311,6 +327,8 @@ class Server:
         request.options.continue_from when there is nothing to continue."""
         field_ = "request.options.continue_from"
         prev = self.jobs.get(prev_id)
+        if self.results.lost(prev_id):
+            raise P.ProtocolError(P.E_UNKNOWN_JOB, field_, _lost_message(prev_id))
         if prev is None or not self.results.has(prev_id):
             raise P.ProtocolError(P.E_UNKNOWN_JOB, field_, f"no job {prev_id} to continue from: unknown here, or its "
                                   f"results expired ({self.results.ttl_s:g} s after it ended); generate that shot again")
@@ -427,7 +445,7 @@ class Server:
         self.jobs[job.id] = job
         self.cache.pin(request["scene"])
         self.cache.touch(request["scene"])
-        self.results.add_job(job.id)
+        self.results.add_job(job.id, num_frames=request["num_frames"], generator=generator, encoding=request["encoding"])
         self.queue.append(job)
         self._send_client(ident, P.message(P.ACCEPTED, req=req, job=job.id, queue_position=len(self.queue),
                                            generator=generator, num_frames=request["num_frames"]))
@@ -436,6 +454,8 @@ class Server:
     def _job(self, header) -> Job:
         job_id = P.check_job_ref(header)["job"]
         job = self.jobs.get(job_id)
+        if job is None and self.results.lost(job_id):
+            raise P.ProtocolError(P.E_UNKNOWN_JOB, "job", _lost_message(job_id))
         if job is None:
             raise P.ProtocolError(P.E_UNKNOWN_JOB, "job", f"no job {job_id} (unknown, or its results expired)")
         return job
@@ -498,6 +518,11 @@ class Server:
                 if ident not in busy and now - seen > 10 * self.client_timeout_s:
                     self.clients.pop(ident, None)
                     self.client_sent.pop(ident, None)
+
+
+def _lost_message(job_id: str) -> str:
+    return (f"job {job_id} was queued or running when the server stopped (the server restarted since): it did not "
+            "finish and its frames are not kept; submit the shot again")
 
 
 def _anchor_state(value) -> dict | None:
