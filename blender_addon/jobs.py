@@ -325,12 +325,12 @@ class ShotJob:
         elif kind == "interrupted":
             self.error = (f"{data['text']}. {len(self.frames)} of {total_frames} frames are in {self.folder}; "
                           "when the backend answers again, Resume Shot fetches the rest (the backend keeps a shot "
-                          "30 minutes after it ends; a backend that was restarted has lost it)")
+                          "30 minutes after it ends, also across a restart; a shot it was running when it restarted is lost)")
             self._end("interrupted", props, "Interrupted: " + self.error, fix="anix.resume_shot")
         elif kind == "gone":
             self._forget_record(scene)
             self.error = (f"the backend no longer has shot '{self.plan.shot_name}' (job {self.job_id}): it was "
-                          "restarted, or the shot ended more than 30 minutes ago. "
+                          "restarted while the shot was queued or running, or the shot ended more than 30 minutes ago. "
                           f"{len(self.frames)} of {total_frames} frames are kept in {self.folder}; Generate again "
                           "to make the whole shot")
             self._end("error", props, "Error: " + self.error)
@@ -393,7 +393,7 @@ def _set(props, **values) -> None:
 
 def _error_text(code: str, field: str, message: str) -> str:
     if field == "request.options.continue_from":
-        return (f"{message}. The backend keeps a shot's results for 30 minutes and not across restarts: "
+        return (f"{message}. The backend keeps a shot's results for 30 minutes after it ends: "
                 "Generate the selected strip again (Regenerate with Same Seed), then Continue Shot")
     hints = {
         "unsupported_version": "the backend speaks another protocol version: update AniX Studio or the backend "

@@ -12,6 +12,13 @@ _process: subprocess.Popen | None = None
 _log_path = os.path.join(tempfile.gettempdir(), "anix_local_backend.log")
 
 
+def cache_dir() -> str:
+    """Where a local backend keeps scenes and shot results: the same folder every time, so a
+    restarted backend still serves the shots that ended before (for 30 minutes after they end)."""
+    base = os.environ.get("LOCALAPPDATA") if os.name == "nt" else os.environ.get("XDG_CACHE_HOME")
+    return os.path.join(base or os.path.join(os.path.expanduser("~"), ".cache"), "anix", "local_backend")
+
+
 def command(python_path: str, address: str) -> list[str]:
     """The command line that serves `address` (must be on this machine)."""
     host, _port = network.parse_address(address)
@@ -22,12 +29,12 @@ def command(python_path: str, address: str) -> list[str]:
         if not os.path.isfile(python_path):
             raise FileNotFoundError(f"the backend Python {python_path} does not exist: pick the python of the "
                                     "environment where AniX Studio is installed")
-        return [python_path, "-m", "anix_core", "serve", "--bind", address]
+        return [python_path, "-m", "anix_core", "serve", "--bind", address, "--cache-dir", cache_dir()]
     exe = shutil.which("anix")
     if exe is None:
         raise FileNotFoundError("the `anix` command is not on PATH: set Backend Python in the AniX preferences "
                                 "to the python of the environment where AniX Studio is installed")
-    return [exe, "serve", "--bind", address]
+    return [exe, "serve", "--bind", address, "--cache-dir", cache_dir()]
 
 
 def start(python_path: str, address: str) -> subprocess.Popen:

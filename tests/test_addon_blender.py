@@ -33,6 +33,7 @@ def srgb_to_linear(c):
 def run_blender(script: str, args: dict, user_dir: Path, timeout: float = 240) -> dict:
     """Run a script inside Blender (python + bpy) in a clean user folder; return its JSON result."""
     env = dict(os.environ, ANIX_TEST_ARGS=json.dumps(args), BLENDER_USER_RESOURCES=str(user_dir),
+               XDG_CACHE_HOME=str(user_dir / "xdg_cache"),  # a local backend's cache folder
                PYTHONPATH="")  # the add-on must not see this repository: it uses what the zip carries
     proc = subprocess.run([sys.executable, str(SCRIPTS / script)], env=env, cwd=str(user_dir),
                           capture_output=True, text=True, timeout=timeout)

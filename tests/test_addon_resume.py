@@ -123,11 +123,21 @@ def test_a_restarted_backend_has_lost_the_shot_which_is_reported_with_the_frames
     assert r["record_after"] is None  # nothing the backend could still send
 
 
-def test_a_restarted_backend_cannot_serve_finished_shots_even_with_the_same_cache_folder(broken):
-    # backend/results.py empties <cache>/results at start: attach survives no restart (yet)
+def test_a_restarted_backend_on_the_same_cache_folder_still_serves_shots_that_had_finished(broken):
     r = broken["restart"]
-    assert r["finished_job_after_restart"] == "unknown_job"
-    assert r["results_on_disk"] == []
+    assert r["finished_job_after_restart"] == {"server_count": FRAMES, "identical": True}
+    assert set(r["finished_ids"]) <= set(r["results_on_disk"])
+    assert r["lost_job_files"] == ["job.json"]  # the shot it was running: only the note that it was lost
+
+
+def test_a_shot_that_finished_while_blender_was_closed_resumes_after_a_backend_restart(broken):
+    c = broken["closed_finished"]
+    assert c["backend_state"] == "done" and 2 <= c["on_disk_before"] < FRAMES
+    assert c["resume_result"] == ["FINISHED"], c["resume_error"]
+    assert (c["strip"]["start"], c["strip"]["count"]) == (1, FRAMES)
+    assert c["strip"]["stored"]["seed"] == 25 and c["strip"]["stored"]["end_anchor"] is not None
+    assert c["bytes"] == {"server_count": FRAMES, "identical": True}
+    assert c["record_after"] is None
 
 
 def test_a_backend_that_stays_down_leaves_a_resumable_record_and_says_what_to_do(broken):

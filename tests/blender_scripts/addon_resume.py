@@ -6,7 +6,9 @@ address and cache folder), pidfile (pids this script starts, for the test to cle
 
 1. blip: the backend stops answering mid-shot (SIGSTOP) and comes back: the shot reconnects.
 2. reopen: the .blend is saved mid-shot and opened again (Blender closed): Resume Shot.
-3. restart: the backend is restarted mid-shot: the job is gone, reported, frames kept.
+3. restart: a shot finishes on the backend while Blender is closed, then the backend is restarted
+   mid-shot (same cache folder): the running job is gone, reported, frames kept; the finished
+   shot and the one that landed earlier are still served, and Resume Shot lands the finished one.
 4. down: the backend dies and stays down: interrupted, record kept; Resume fails clearly; Discard.
 5. unregister leaves nothing behind.
 """
@@ -127,6 +129,21 @@ def child_pids(pid: int) -> list[int]:
     return pids
 
 
+def wait_state(job_id: str, state: str, limit: float = 60.0) -> str:
+    """Poll the backend until the job reaches `state` (or `limit` seconds pass); its last state."""
+    client = client_mod.Client(A["address"], timeout=5.0)
+    try:
+        t0, now = time.perf_counter(), ""
+        while time.perf_counter() - t0 < limit:
+            now = client.status(job_id)["state"]
+            if now == state:
+                break
+            time.sleep(0.1)
+        return now
+    finally:
+        client.close()
+
+
 def wait_gone(pid: int, limit: float = 15.0) -> bool:
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < limit:
@@ -184,7 +201,13 @@ out["reopen"] = {
     "record_after": resume.get(scene, record["job_id"]) if record else None, "status": scene.anix.status,
     "poll_after": bpy.ops.anix.resume_shot.poll(), "bytes": same_bytes_as_server(strip) if strip else None}
 
-# ---- 3. the backend is restarted mid-shot ------------------------------------------------------
+# ---- 3. a shot finishes while Blender is closed; the backend is restarted mid-shot ---------------
+closed, _, _ = start_shot(25)
+bpy.ops.wm.save_mainfile()
+closed_id = closed.job_id
+bpy.ops.wm.open_mainfile(filepath=A["blend"])  # Blender "closed": the backend finishes the shot alone
+closed_state = wait_state(closed_id, "done")
+closed_on_disk = len([f for f in os.listdir(closed.folder) if f.endswith(".png")])
 job, res, err = start_shot(23)
 frames_at_restart = len(job.frames)
 os.kill(server_pid, signal.SIGTERM)
@@ -201,8 +224,7 @@ statuses = []
 t_err = tick_until(lambda: job.finished, 60, statuses)
 results_dir = os.path.join(A["cache"], "results")
 try:
-    server_frames(blip_job)
-    finished_after_restart = "attached"
+    finished_after_restart = same_bytes_as_server(strip_of(blip_job))
 except client_mod.ProtocolError as exc:
     finished_after_restart = exc.code
 out["restart"] = {
@@ -212,7 +234,19 @@ out["restart"] = {
     "record_after": record_of(job.job_id), "strip": strip_info(strip_of(job.job_id)),
     "frames_kept": len([f for f in os.listdir(job.folder) if f.endswith(".png")]),
     "finished_job_after_restart": finished_after_restart,
-    "results_on_disk": sorted(os.listdir(results_dir)) if os.path.isdir(results_dir) else None}
+    "results_on_disk": sorted(os.listdir(results_dir)) if os.path.isdir(results_dir) else None,
+    "lost_job_files": sorted(os.listdir(os.path.join(results_dir, job.job_id)))
+    if os.path.isdir(os.path.join(results_dir, job.job_id)) else None,
+    "finished_ids": [blip_job, closed_id]}
+
+# the shot that finished while Blender was closed lands from the restarted backend
+t0 = time.perf_counter()
+res3, err3 = Reports.call(bpy.ops.anix.resume_shot, wait=True, job_id=closed_id)
+strip = strip_of(closed_id)
+out["closed_finished"] = {
+    "backend_state": closed_state, "on_disk_before": closed_on_disk, "resume_result": res3, "resume_error": err3,
+    "seconds": time.perf_counter() - t0, "strip": strip_info(strip), "record_after": record_of(closed_id),
+    "bytes": same_bytes_as_server(strip) if strip else None}
 
 # ---- 4. the backend dies and stays down ---------------------------------------------------------
 job, res, err = start_shot(24)
