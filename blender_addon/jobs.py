@@ -295,7 +295,9 @@ class ShotJob:
             self.state = "running"
             if scene is not None and data.get("job_id"):
                 blend_dir = os.path.dirname(bpy.data.filepath) if bpy.data.filepath else ""
-                resume.add(scene, resume.make_record(self.plan, data["job_id"], self.folder, blend_dir))
+                record = resume.make_record(self.plan, data["job_id"], self.folder, blend_dir)
+                resume.add(scene, record)
+                resume.write_folder_record(self.folder, record)  # found again without the .blend
             _set(props, status="Accepted")
         elif kind == "queued":
             self.state = "running"
@@ -343,6 +345,8 @@ class ShotJob:
     def _forget_record(self, scene) -> None:
         if scene is not None and self.job_id:
             resume.remove(scene, self.job_id)
+        if self.job_id:
+            resume.remove_folder_record(self.folder, self.job_id)
 
     def _finish_done(self, props, end_anchor=None) -> None:
         files = [self.frames[i] for i in sorted(self.frames)]

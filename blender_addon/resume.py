@@ -7,6 +7,9 @@ It is removed when the shot lands in the sequencer, is cancelled, fails on the b
 backend no longer has it. A record left over means the shot was interrupted: `anix.resume_shot`
 attaches to the job again (the backend keeps a shot's frames for 30 minutes after it ends) and
 fetches only the frames missing on disk.
+
+The same record is also written as `anix_shot.json` in the shot's frames folder (and removed
+with the scene's), so a shot of a .blend that was never saved is resumed from that folder.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ RECORD_VERSION = 1
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"IEND\xaeB`\x82"
 FRAME_NAME = "frame_{:04d}.png"
+FOLDER_RECORD = "anix_shot.json"
+_MAX_FOLDER_RECORD_BYTES = 1024 * 1024
 
 
 def records(scene) -> dict:
@@ -124,3 +129,48 @@ def label(record: dict) -> str:
     """How the panel names an interrupted shot."""
     started = time.strftime("%H:%M", time.localtime(record.get("started", 0))) if record.get("started") else "?"
     return f"{record.get('shot_name', record['job_id'])} ({record.get('num_frames', '?')} frames, started {started})"
+
+
+def write_folder_record(folder: str, record: dict) -> None:
+    """Keep `record` as FOLDER_RECORD in the frames folder (temp file + rename); never raises."""
+    path = os.path.join(folder, FOLDER_RECORD)
+    try:
+        with open(path + ".part", "w", encoding="utf-8") as f:
+            json.dump(record, f, separators=(",", ":"))
+        os.replace(path + ".part", path)
+    except OSError:
+        pass
+
+
+def remove_folder_record(folder: str, job_id: str) -> None:
+    """Remove the folder's record if it is the one of `job_id`."""
+    try:
+        if read_folder_record(folder)["job_id"] == job_id:
+            os.remove(os.path.join(folder, FOLDER_RECORD))
+    except (OSError, ValueError):
+        pass
+
+
+def read_folder_record(folder: str) -> dict:
+    """The shot record kept in a frames folder, with `folder` set to where it was found.
+    ValueError says what is wrong (no record there, unreadable, or not a shot record)."""
+    path = os.path.join(folder, FOLDER_RECORD)
+    try:
+        if os.path.getsize(path) > _MAX_FOLDER_RECORD_BYTES:
+            raise ValueError(f"{path} is too large to be a shot record")
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"no interrupted shot is recorded in {folder} (no {FOLDER_RECORD}; the shot landed, "
+                         "was cancelled or discarded, or this is not a shot's frames folder)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    ok = isinstance(record, dict) and record.get("version") == RECORD_VERSION and \
+        isinstance(record.get("job_id"), str) and record["job_id"] and isinstance(record.get("address"), str) and \
+        isinstance(record.get("num_frames"), int) and record["num_frames"] > 0 and \
+        isinstance(record.get("frame_start"), int) and isinstance(record.get("request"), dict)
+    if not ok:
+        raise ValueError(f"{path} is not a shot record of this version of AniX Studio")
+    record = dict(record, folder=os.path.abspath(folder), shot_name=record.get("shot_name") or os.path.basename(folder))
+    record.pop("folder_rel", None)
+    return record

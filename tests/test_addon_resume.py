@@ -131,13 +131,22 @@ def test_a_restarted_backend_on_the_same_cache_folder_still_serves_shots_that_ha
 
 
 def test_a_shot_that_finished_while_blender_was_closed_resumes_after_a_backend_restart(broken):
+    # resumed from its frames folder alone (anix.resume_shot_folder), as for a .blend never saved
     c = broken["closed_finished"]
     assert c["backend_state"] == "done" and 2 <= c["on_disk_before"] < FRAMES
     assert c["resume_result"] == ["FINISHED"], c["resume_error"]
     assert (c["strip"]["start"], c["strip"]["count"]) == (1, FRAMES)
     assert c["strip"]["stored"]["seed"] == 25 and c["strip"]["stored"]["end_anchor"] is not None
     assert c["bytes"] == {"server_count": FRAMES, "identical": True}
-    assert c["record_after"] is None
+    assert c["record_after"] is None and c["folder_record_after"] is False
+
+
+def test_the_frames_folder_keeps_the_shot_record_until_the_strip_lands(broken):
+    c = broken["closed_finished"]
+    record = c["folder_record"]
+    assert record["job_id"] == c["strip"]["stored"]["job_id"] and record["num_frames"] == FRAMES
+    assert record["request"]["seed"] == 25 and record["folder"] == c["strip"]["directory"].rstrip("/")
+    assert c["bad_folder"][0] == ["ERROR_REPORTED"] and "no interrupted shot is recorded in" in c["bad_folder"][1]
 
 
 def test_a_backend_that_stays_down_leaves_a_resumable_record_and_says_what_to_do(broken):

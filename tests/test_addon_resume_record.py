@@ -7,6 +7,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,3 +72,29 @@ def test_frames_next_to_a_moved_blend_are_found_again(tmp_path):
     (moved / "anix" / "walks_s3").mkdir(parents=True)
     assert resume.resolve_folder(record, str(moved)) == str(moved / "anix" / "walks_s3")
     assert resume.resolve_folder(record, "") == record["folder"]
+
+
+def test_the_frames_folder_keeps_the_record_so_a_moved_or_unsaved_shot_is_found_from_it(tmp_path):
+    old = tmp_path / "old" / "walks_s3"
+    old.mkdir(parents=True)
+    resume.write_folder_record(str(old), resume.make_record(_plan(), "j1", str(old), blend_dir=str(tmp_path)))
+    moved = tmp_path / "moved"
+    old.rename(moved)
+    found = resume.read_folder_record(str(moved))
+    assert found["job_id"] == "j1" and found["folder"] == str(moved) and found["shot_name"] == "walks_s3"
+    assert "folder_rel" not in found and found["request"]["seed"] == 3
+    resume.remove_folder_record(str(moved), "j2")  # another job's: kept
+    assert (moved / resume.FOLDER_RECORD).exists()
+    resume.remove_folder_record(str(moved), "j1")
+    assert not (moved / resume.FOLDER_RECORD).exists()
+
+
+def test_a_folder_without_a_usable_record_says_why(tmp_path):
+    with pytest.raises(ValueError, match="no interrupted shot is recorded in"):
+        resume.read_folder_record(str(tmp_path))
+    (tmp_path / resume.FOLDER_RECORD).write_text('{"version": 1, "job_id"')
+    with pytest.raises(ValueError, match="cannot read"):
+        resume.read_folder_record(str(tmp_path))
+    (tmp_path / resume.FOLDER_RECORD).write_text('{"version": 1, "job_id": "j1"}')
+    with pytest.raises(ValueError, match="not a shot record"):
+        resume.read_folder_record(str(tmp_path))

@@ -233,18 +233,54 @@ class ANIX_OT_resume_shot(_ShotOperator, bpy.types.Operator):
             and not jobs.active(context.scene.name)
 
     def execute(self, context):
-        if jobs.active(context.scene.name):
-            self.report({"ERROR"}, "AniX: a shot is already running for this scene: wait or Cancel it")
-            return {"CANCELLED"}
-        record = resume.get(context.scene, self.job_id)
-        if record is None:
-            return _fail(self, context, AnixError("no interrupted shot is recorded on this scene"
-                                                  + (f" with job {self.job_id}" if self.job_id else "")))
+        return _resume(self, context, self.job_id)
+
+
+def _resume(op, context, job_id: str):
+    if jobs.active(context.scene.name):
+        op.report({"ERROR"}, "AniX: a shot is already running for this scene: wait or Cancel it")
+        return {"CANCELLED"}
+    record = resume.get(context.scene, job_id)
+    if record is None:
+        return _fail(op, context, AnixError("no interrupted shot is recorded on this scene"
+                                            + (f" with job {job_id}" if job_id else "")))
+    try:
+        plan = resume_plan(context, record)
+    except AnixError as exc:
+        return _fail(op, context, exc)
+    return _launch(op, context, plan, "resuming")
+
+
+class ANIX_OT_resume_shot_folder(_ShotOperator, bpy.types.Operator):
+    """Resume the interrupted shot recorded in a frames folder (its anix_shot.json), e.g. one of a
+    .blend that was never saved: the strip lands in this scene as Generate would have put it"""
+
+    bl_idname = "anix.resume_shot_folder"
+    bl_label = "Resume Shot from Folder"
+
+    directory: StringProperty(name="Frames Folder", default="", subtype="DIR_PATH", options={"SKIP_SAVE"},
+                              description="The shot's frames folder (where its frame_0000.png ... are)")
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None and not jobs.active(context.scene.name)
+
+    def invoke(self, context, event):
+        if self.directory:
+            return self.execute(context)
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        folder = os.path.normpath(bpy.path.abspath(self.directory)) if self.directory else ""
         try:
-            plan = resume_plan(context, record)
-        except AnixError as exc:
-            return _fail(self, context, exc)
-        return _launch(self, context, plan, "resuming")
+            if not folder:
+                raise ValueError("choose the shot's frames folder")
+            record = resume.read_folder_record(folder)
+        except ValueError as exc:
+            return _fail(self, context, AnixError(str(exc)))
+        resume.add(context.scene, record)
+        return _resume(self, context, record["job_id"])
 
 
 class ANIX_OT_discard_shot(bpy.types.Operator):
@@ -261,6 +297,8 @@ class ANIX_OT_discard_shot(bpy.types.Operator):
         if record is None:
             return {"CANCELLED"}
         resume.remove(context.scene, record["job_id"])
+        blend_dir = os.path.dirname(bpy.data.filepath) if bpy.data.filepath else ""
+        resume.remove_folder_record(resume.resolve_folder(record, blend_dir), record["job_id"])
         context.scene.anix.last_error = ""
         context.scene.anix.last_error_fix = ""
         self.report({"INFO"}, f"AniX: forgot shot '{record.get('shot_name', record['job_id'])}'; its frames "
@@ -317,6 +355,6 @@ class ANIX_OT_check_backend(bpy.types.Operator):
 
 
 CLASSES = (ANIX_OT_add_anchor, ANIX_OT_load_views_folder, ANIX_OT_generate, ANIX_OT_preview_conditioning,
-           ANIX_OT_regenerate, ANIX_OT_continue_shot, ANIX_OT_resume_shot, ANIX_OT_discard_shot, ANIX_OT_cancel,
+           ANIX_OT_regenerate, ANIX_OT_continue_shot, ANIX_OT_resume_shot, ANIX_OT_resume_shot_folder, ANIX_OT_discard_shot, ANIX_OT_cancel,
            ANIX_OT_check_backend)
 

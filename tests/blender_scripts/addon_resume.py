@@ -239,11 +239,17 @@ out["restart"] = {
     if os.path.isdir(os.path.join(results_dir, job.job_id)) else None,
     "finished_ids": [blip_job, closed_id]}
 
-# the shot that finished while Blender was closed lands from the restarted backend
+# the shot that finished while Blender was closed lands from the restarted backend, found from its
+# frames folder alone (as if the .blend had never been saved)
+folder_record = resume.read_folder_record(closed.folder)
+resume.remove(bpy.context.scene, closed_id)
+bad_folder = Reports.call(bpy.ops.anix.resume_shot_folder, directory=A["out"])
 t0 = time.perf_counter()
-res3, err3 = Reports.call(bpy.ops.anix.resume_shot, wait=True, job_id=closed_id)
+res3, err3 = Reports.call(bpy.ops.anix.resume_shot_folder, wait=True, directory=closed.folder + os.sep)
 strip = strip_of(closed_id)
 out["closed_finished"] = {
+    "folder_record": folder_record, "bad_folder": bad_folder,
+    "folder_record_after": os.path.exists(os.path.join(closed.folder, resume.FOLDER_RECORD)),
     "backend_state": closed_state, "on_disk_before": closed_on_disk, "resume_result": res3, "resume_error": err3,
     "seconds": time.perf_counter() - t0, "strip": strip_info(strip), "record_after": record_of(closed_id),
     "bytes": same_bytes_as_server(strip) if strip else None}
