@@ -109,6 +109,7 @@ class Server:
         self.jobs: dict[str, Job] = {}
         for record in self.results.reloaded:
             self._restore_job(record)
+        self.results.reloaded = []
         self.queue: deque[Job] = deque()
         self.workers: list[WorkerHandle] = []
         self.idle: deque[WorkerHandle] = deque()
