@@ -105,6 +105,7 @@ class ANIX_PT_generate(_AnixPanel, bpy.types.Panel):
             if props.status:
                 layout.label(text=props.status)
             _draw_interrupted(layout, context.scene)
+            layout.operator("anix.resume_shot_folder", text="Resume Shot from Folder...", icon="FILE_FOLDER")
         if props.last_error:
             box = layout.box()
             for i, line in enumerate(_wrap(props.last_error, 48)):
