@@ -50,3 +50,15 @@ class Reports:
             return ["ERROR_REPORTED"], str(exc)
         except Exception:
             return ["EXCEPTION"], traceback.format_exc()
+
+
+def start_against_backend(timeout_s: float) -> tuple[dict, dict, object]:
+    """Install and enable the add-on, point it at the test's backend and output folder:
+    (arguments, the result dict with the install report, the add-on preferences)."""
+    a = args()
+    out = {"install": install(a["zip"])}
+    prefs = bpy.context.preferences.addons[ADDON].preferences
+    prefs.backend_address = a["address"]
+    prefs.output_folder = a["out"]
+    prefs.timeout_s = timeout_s
+    return a, out, prefs

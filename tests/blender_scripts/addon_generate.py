@@ -11,15 +11,10 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 
 import bpy  # noqa: E402
-from addon_common import ADDON, Reports, args, emit, install, submodule  # noqa: E402
+from addon_common import Reports, emit, start_against_backend, submodule  # noqa: E402
 
-A = args()
-out: dict = {"install": install(A["zip"])}
+A, out, prefs = start_against_backend(timeout_s=3.0)
 fx = A["fixtures"]
-prefs = bpy.context.preferences.addons[ADDON].preferences
-prefs.backend_address = A["address"]
-prefs.output_folder = A["out"]
-prefs.timeout_s = 3.0
 jobs = submodule("jobs")
 vse = submodule("vse")
 

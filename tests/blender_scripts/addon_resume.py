@@ -25,15 +25,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import bpy  # noqa: E402  (first: it makes addon_utils importable)
 import addon_utils  # noqa: E402,I001
-from addon_common import ADDON, Reports, args, emit, install, submodule  # noqa: E402
+from addon_common import ADDON, Reports, emit, start_against_backend, submodule  # noqa: E402
 
-A = args()
-out: dict = {"install": install(A["zip"])}
+A, out, prefs = start_against_backend(timeout_s=2.0)
 fx = A["fixtures"]
-prefs = bpy.context.preferences.addons[ADDON].preferences
-prefs.backend_address = A["address"]
-prefs.output_folder = A["out"]
-prefs.timeout_s = 2.0
 jobs = submodule("jobs")
 resume = submodule("resume")
 vse = submodule("vse")
