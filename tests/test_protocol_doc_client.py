@@ -42,7 +42,8 @@ def endpoint(tmp_path_factory):
     cache = tmp_path_factory.mktemp("serve_cache")
     proc = subprocess.Popen(
         [sys.executable, "-m", "anix_core", "serve", "--bind", ep, "--generator", "render",
-         "--cache-dir", str(cache), "--client-timeout", str(CLIENT_TIMEOUT_S)],
+         "--cache-dir", str(cache), "--client-timeout", str(CLIENT_TIMEOUT_S),
+         "--testing"],  # offers the documented test generator `pattern`, used to hold a job
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     client = DocClient(ep, timeout_s=1.0)
     try:
@@ -205,8 +206,10 @@ def test_cancel_ends_queued_and_running_jobs_and_attach_moves_the_events(endpoin
 
 def test_a_silent_client_gets_heartbeats_and_its_job_is_cancelled(endpoint, client, scene):
     sha, _ = scene
-    busy = client.submit(_shot(sha, num_frames=300))["job"]
-    client.follow(busy, until=lambda r: len(r.frames) >= 1)
+    # The busy job holds the only worker however fast the machine is: each frame waits 10 s.
+    busy = client.submit({"scene": sha, "generator": "pattern", "num_frames": 8, "width": W, "height": H,
+                          "options": {"frame_delay_s": 10.0}})["job"]
+    client.follow(busy, until=lambda r: any(e["type"] == "progress" for e in r.events))  # running
 
     silent = DocClient(endpoint)
     waiting = silent.submit(_shot(sha, num_frames=2))["job"]  # queued behind `busy`
