@@ -4,6 +4,8 @@
 # bench/device_prepare.sh in .whl/ and the courtyard in .fixtures/ when the machine cannot reach
 # a package index or ../shared/fixtures.
 # Writes each section's output to $OUT (default ./gpu_results) and prints it.
+# Usage: bench/gpu_checks.sh [SECTION...]  (default: all of gsplat_build render_agreement
+# render_speed model_speed; `bench/gpu_checks.sh model_speed` needs no gsplat build: about 3 minutes)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-gpu_results}"
@@ -22,8 +24,10 @@ export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-$(python3 -c 'import torch;
 export MAX_JOBS="${MAX_JOBS:-$(nproc)}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 
+wanted=("$@")
 section() {  # name, command...
     local name=$1; shift
+    if [ ${#wanted[@]} -gt 0 ] && [[ " ${wanted[*]} " != *" $name "* ]]; then return; fi
     echo "== $name: $*"
     local start=$SECONDS
     timeout "${SECTION_TIMEOUT:-420}" "$@" 2>&1 | tee "$out/$name.log"
@@ -34,4 +38,5 @@ section() {  # name, command...
 section gsplat_build python3 -c "import torch, gsplat; from gsplat.cuda._backend import _C; print('gsplat', gsplat.__version__, 'built:', _C is not None)"
 section render_agreement python3 -m pytest -q -p no:cacheprovider -m cuda -s tests/test_render_courtyard.py tests/test_render_gsplat.py
 section render_speed python3 bench/render.py --backend gsplat --frames 93
-section model_speed python3 bench/model.py
+# Sampling with DeepCache off and on, the 4-step student, VAE decode, one LoRA training step.
+section model_speed python3 bench/model.py --json "$out/model_speed.json"

@@ -6,10 +6,12 @@
 
 One command prints every figure (about 2-3 minutes on an H100; `--only` picks sections):
 - sample: the 13B transformer in bf16 with random weights (speed does not depend on the values),
-  one denoising step = one call on the CFG batch (conditional + white-view branch), each branch
-  24 latent frames x 858 tokens = 20,592 video + 3,432 view tokens at 352x624x93, plus the prompt.
-  Seconds per step (mean after one warm-up), peak GPU memory, speed-up over the paper's teacher
-  (~4.0 s/step: 121 s / 30 steps on one H100).
+  one teacher step = one call on the CFG batch (conditional + negative-prompt branch, both with
+  the views), each branch 24 latent frames x 858 tokens = 20,592 video + 3,432 view tokens at
+  352x624x93, plus the prompt. Seconds per full step and per DeepCache step (means after a
+  warm-up), the 30-step denoising time with DeepCache off and on (on: the official schedule of
+  22 full + 8 cached steps, extrapolated from the timed steps), the 4-step student (one branch,
+  no CFG), peak GPU memory, speed-up over the paper's teacher (~4.0 s/step: 121 s / 30 steps).
 - vae: HunyuanVideo VAE (bf16, tiling on) decoding the clip's 24 latent frames: seconds, and the
   memory it adds.
 - train: one LoRA post-training step as `anix train lora` runs it (rank 64 on attention q/k/v/out
@@ -93,28 +95,76 @@ def gib(nbytes):
 
 
 def bench_sample(args, config, device, dtype, out):
+    """Teacher steps (CFG pair) with DeepCache off and on, and student steps (one branch).
+
+    Timing all 30 steps would take minutes and say nothing more: every full step costs the same,
+    and so does every cached one. So `--steps` full and `--steps` cached calls are timed and the
+    30-step clip is extrapolated with the official schedule (22 full + 8 cached steps)."""
     import torch
+
+    from anix_core.model.pipeline import deepcache_plan
 
     model = build_transformer(config, device, dtype, args.attention, args.compile)
     out["params_b"] = round(sum(p.numel() for p in model.parameters()) / 1e9, 3)
     b = 1 if args.no_cfg else 2
     x = model_inputs(config, args.frames, args.height, args.width, b, args.text_len, device, dtype)
-    kwargs = dict(timestep=torch.full((b,), 900.0, device=device, dtype=dtype), encoder_hidden_states=x.prompt_embeds,
-                  encoder_attention_mask=x.prompt_mask, pooled_projections=x.pooled,
-                  guidance=torch.full((b,), 6000.0, device=device, dtype=dtype), scene_latents=x.scene_latents,
-                  mask_latents=x.mask_latents, view_latents=x.view_latents, return_dict=False)
+
+    def kwargs(batch, t=900.0):
+        take = lambda v: v[:batch]  # noqa: E731
+        return dict(timestep=torch.full((batch,), t, device=device, dtype=torch.float32),
+                    encoder_hidden_states=take(x.prompt_embeds), encoder_attention_mask=take(x.prompt_mask),
+                    pooled_projections=take(x.pooled), scene_latents=take(x.scene_latents),
+                    guidance=torch.full((batch,), 6000.0, device=device) if config["guidance_embeds"] else None,
+                    mask_latents=take(x.mask_latents), view_latents=take(x.view_latents), return_dict=False)
+
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     with torch.inference_mode():
-        step = lambda: model(x.latents, **kwargs)  # noqa: E731
-        out["sample_warmup_s"] = round(timed(step, device, 1)[0], 2)
-        times = timed(step, device, args.steps)
-    out["sample_step_s"] = round(sum(times) / len(times), 3)
-    out["sample_step_s_all"] = [round(t, 3) for t in times]
-    out["sample_30_steps_s"] = round(30 * out["sample_step_s"], 1)
+        full = lambda: model(x.latents, deepcache="store", **kwargs(b))  # noqa: E731
+        cached = lambda: model(x.latents, deepcache="reuse", **kwargs(b, 880.0))  # noqa: E731
+        out["sample_warmup_s"] = round(timed(full, device, 1)[0], 2)
+        timed(cached, device, 1)  # warm-up of the cached path's kernels
+        full_times = timed(full, device, args.steps)
+        cached_times = timed(cached, device, args.steps)
+        model.clear_deepcache()
+        student = lambda: model(x.latents[:1], **kwargs(1))  # noqa: E731
+        timed(student, device, 1)
+        student_times = timed(student, device, args.steps)
+    mean = lambda v: sum(v) / len(v)  # noqa: E731
+    plan = deepcache_plan(30)
+    n_cached = plan.count("reuse")
+    out["sample_step_s"] = round(mean(full_times), 3)
+    out["sample_step_s_all"] = [round(t, 3) for t in full_times]
+    out["cached_step_s"] = round(mean(cached_times), 3)
+    out["cached_step_s_all"] = [round(t, 3) for t in cached_times]
+    out["sample_30_steps_s"] = round(30 * mean(full_times), 1)
+    out["sample_30_steps_deepcache_s"] = round((30 - n_cached) * mean(full_times) + n_cached * mean(cached_times), 1)
+    out["deepcache_mean_step_s"] = round(out["sample_30_steps_deepcache_s"] / 30, 3)
+    out["deepcache_schedule"] = f"{30 - n_cached} full + {n_cached} cached steps (official), extrapolated"
+    out["student_step_s"] = round(mean(student_times), 3)
+    out["student_4_steps_s"] = round(4 * mean(student_times), 2)
     out["speedup_vs_paper"] = round(PAPER_SECONDS_PER_STEP / out["sample_step_s"], 2)
     if device == "cuda":
         out["sample_peak_mem_gib"] = gib(torch.cuda.max_memory_allocated())
+
+
+def print_table(out):
+    """The sampling figures as a short table (stderr; the JSON on stdout stays machine-readable)."""
+    if "sample_step_s" not in out:
+        return
+    vae = out.get("vae_decode_s")
+    rows = [
+        ("teacher, DeepCache off", out["sample_step_s"], out["sample_30_steps_s"]),
+        ("teacher, DeepCache on", out["deepcache_mean_step_s"], out["sample_30_steps_deepcache_s"]),
+        ("student (4 steps, no CFG)", out["student_step_s"], out["student_4_steps_s"]),
+    ]
+    lines = [f"{out['size']}, 4 views, {out['dtype']}, {out['device']}; cached step alone: {out['cached_step_s']} s",
+             f"{'sampler':<28}{'s/step':>8}{'denoise s':>11}" + (f"{'+ VAE s':>9}" if vae is not None else "")]
+    for name, step, clip in rows:
+        lines.append(f"{name:<28}{step:>8.3f}{clip:>11.1f}" + (f"{clip + vae:>9.1f}" if vae is not None else ""))
+    lines.append(f"30-step figures: {out['deepcache_schedule']} from {len(out['sample_step_s_all'])} timed full "
+                 f"and {len(out['cached_step_s_all'])} timed cached steps; text encoding not included.")
+    print("\n".join(lines), file=sys.stderr)
 
 
 def bench_vae(args, device, dtype, out):
@@ -186,7 +236,8 @@ def main(argv=None) -> int:
     parser.add_argument("--height", type=int, default=352)
     parser.add_argument("--width", type=int, default=624)
     parser.add_argument("--frames", type=int, default=93)
-    parser.add_argument("--steps", type=int, default=3, help="timed sampling steps after one warm-up step")
+    parser.add_argument("--steps", type=int, default=2,
+                        help="timed calls of each kind (full, cached, student) after one warm-up call")
     parser.add_argument("--train-steps", type=int, default=2, help="timed training steps after one warm-up step")
     parser.add_argument("--text-len", type=int, default=64, help="prompt tokens after padding is dropped")
     parser.add_argument("--attention", default="native", help="diffusers attention backend (native, flash, _native_cudnn, ...)")
@@ -221,7 +272,7 @@ def main(argv=None) -> int:
     tokens = t * (h // 2) * (w // 2)
     out = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
            "torch": torch.__version__, "size": f"{args.width}x{args.height}x{args.frames}",
-           "video_tokens": tokens, "view_tokens": 4 * (h // 2) * (w // 2), "cfg": not args.no_cfg,
+           "dtype": str(dtype).removeprefix("torch."), "video_tokens": tokens, "view_tokens": 4 * (h // 2) * (w // 2), "cfg": not args.no_cfg,
            "attention": args.attention, "compile": args.compile}
     for name in sections:
         t0 = time.perf_counter()
@@ -235,6 +286,7 @@ def main(argv=None) -> int:
         print(f"{name}: done in {out[f'{name}_section_s']} s", file=sys.stderr, flush=True)
         if device == "cuda":
             torch.cuda.empty_cache()
+    print_table(out)
     print(json.dumps(out, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))

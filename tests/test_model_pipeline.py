@@ -186,3 +186,32 @@ def test_pipeline_save_and_load_round_trip(pipe, tmp_path):
     assert type(loaded.transformer).__name__ == "AniXTransformer3DModel"
     assert loaded.scheduler.config.shift == 13.0
     np.testing.assert_allclose(run(loaded), run(pipe), atol=1e-5)
+
+
+def test_deepcache_follows_the_official_30_step_schedule_and_is_off_for_other_counts():
+    from anix_core.model.pipeline import deepcache_plan
+
+    plan = deepcache_plan(30)
+    assert [i for i, m in enumerate(plan) if m == "reuse"] == [11, 12, 14, 15, 17, 18, 20, 21]
+    assert all(m == "store" for i, m in enumerate(plan) if i not in (11, 12, 14, 15, 17, 18, 20, 21))
+    assert deepcache_plan(30, enabled=False) == [None] * 30
+    assert deepcache_plan(4) == [None] * 4
+    assert deepcache_plan(4, full_steps=[0, 2]) == ["store", "reuse", "store", "reuse"]
+    with pytest.raises(ValueError, match="deepcache_full_steps"):
+        deepcache_plan(4, full_steps=[1, 2])
+
+
+def test_deepcache_schedule_reaches_the_transformer_and_changes_only_cached_steps(pipe, monkeypatch):
+    modes = []
+    forward = pipe.transformer.forward
+
+    def spy(*args, **kwargs):
+        modes.append(kwargs["deepcache"])
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(pipe.transformer, "forward", spy)
+    plain = run(pipe, num_inference_steps=3, deepcache=False)
+    cached = run(pipe, num_inference_steps=3, deepcache_full_steps=[0, 1])
+    assert modes == [None, None, None, "store", "store", "reuse"]
+    assert not np.allclose(plain, cached)
+    assert pipe.transformer._deepcache is None  # the kept tokens are released after sampling

@@ -7,7 +7,7 @@ continuation (history frames in, new frames out).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +21,33 @@ from .transformer import AniXTransformer3DModel
 
 PROMPT_TEMPLATE = DEFAULT_PROMPT_TEMPLATE["template"]
 SCHEDULER_SHIFT = 13.0
+
+# The official sampler's DeepCache schedule for its 30 steps: these steps run the whole
+# transformer, the 8 others (11, 12, 14, 15, 17, 18, 20, 21) only its last single-stream block.
+OFFICIAL_DEEPCACHE_STEPS = 30
+OFFICIAL_DEEPCACHE_FULL_STEPS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 16, 19, 22, 23, 24, 25, 26, 27, 28, 29)
+
+
+def deepcache_plan(num_inference_steps: int, enabled: bool = True,
+                   full_steps: Sequence[int] | None = None) -> list[str | None]:
+    """The transformer's `deepcache` argument for every step: "store" (full call that keeps the
+    tokens), "reuse" (cached call) or None (plain call, DeepCache off).
+
+    With `full_steps` None, DeepCache runs only at the official step count (30) with the
+    official schedule, and is off for any other count; `full_steps` gives a schedule for any count
+    (it must contain step 0, which fills the cache)."""
+    if not enabled:
+        return [None] * num_inference_steps
+    if full_steps is None:
+        if num_inference_steps != OFFICIAL_DEEPCACHE_STEPS:
+            return [None] * num_inference_steps
+        full_steps = OFFICIAL_DEEPCACHE_FULL_STEPS
+    full = set(full_steps)
+    bad = sorted(s for s in full if not 0 <= s < num_inference_steps)
+    if bad or 0 not in full:
+        raise ValueError(f"deepcache_full_steps must contain step 0 and only steps 0..{num_inference_steps - 1}, "
+                         f"got {sorted(full)}")
+    return ["store" if i in full else "reuse" for i in range(num_inference_steps)]
 
 
 @dataclass
@@ -128,6 +155,8 @@ class AniXPipeline(DiffusionPipeline):
         history_timestep: float = 14.0,
         max_sequence_length: int = 256,
         output_type: str = "np",
+        deepcache: bool = True,
+        deepcache_full_steps: Sequence[int] | None = None,
     ) -> AniXPipelineOutput:
         """Generate `num_frames` new frames for `conditioning` (scene_video, mask_video, views, prompt).
 
@@ -137,8 +166,13 @@ class AniXPipeline(DiffusionPipeline):
             sequence or only the new frames (then the first scene frame stands in for the history).
         callback_on_step_end(pipe, step, timestep, kwargs) -> dict, called after every step; it
             may set `pipe._interrupt = True` to stop (frames=None) or raise to abort.
+        deepcache: the official DeepCache (on by default): at 30 steps, steps 11, 12, 14, 15, 17,
+            18, 20 and 21 run only the last single-stream block on the tokens kept from the
+            previous full step. Other step counts run every block unless `deepcache_full_steps`
+            (the steps that run the whole transformer; must include 0) gives a schedule.
         """
         self.check_inputs(conditioning, num_frames, height, width, num_inference_steps, guidance_scale, history)
+        cache_plan = deepcache_plan(num_inference_steps, deepcache, deepcache_full_steps)
         self._interrupt = False
         device = self._execution_device
         dtype = self.transformer.dtype
@@ -193,23 +227,27 @@ class AniXPipeline(DiffusionPipeline):
         sigmas = np.linspace(1.0, 0.0, num_inference_steps + 1)[:-1]
         self.scheduler.set_timesteps(sigmas=sigmas, device=device)
         timesteps = self.scheduler.timesteps
-        with self.progress_bar(total=len(timesteps)) as bar:
-            for i, t in enumerate(timesteps):
-                if self.interrupt:
-                    break
-                model_in = latents.to(dtype).repeat(batch, 1, 1, 1, 1)
-                pred = self.transformer(model_in, t.expand(batch).to(dtype), **model_kwargs)[0].float()
-                if cfg:
-                    cond, uncond = pred.chunk(2)
-                    pred = uncond + guidance_scale * (cond - uncond)
-                latents = self.scheduler.step(pred, t, latents, return_dict=False)[0]
-                if num_history:
-                    latents[:, :, :num_history] = history_latents.float()
-                if callback_on_step_end is not None:
-                    local = {"latents": latents}
-                    out = callback_on_step_end(self, i, t, {k: local[k] for k in callback_on_step_end_tensor_inputs})
-                    latents = (out or {}).get("latents", latents)
-                bar.update()
+        try:
+            with self.progress_bar(total=len(timesteps)) as bar:
+                for i, t in enumerate(timesteps):
+                    if self.interrupt:
+                        break
+                    model_in = latents.to(dtype).repeat(batch, 1, 1, 1, 1)
+                    pred = self.transformer(model_in, t.expand(batch).to(dtype), deepcache=cache_plan[i],
+                                            **model_kwargs)[0].float()
+                    if cfg:
+                        cond, uncond = pred.chunk(2)
+                        pred = uncond + guidance_scale * (cond - uncond)
+                    latents = self.scheduler.step(pred, t, latents, return_dict=False)[0]
+                    if num_history:
+                        latents[:, :, :num_history] = history_latents.float()
+                    if callback_on_step_end is not None:
+                        local = {"latents": latents}
+                        out = callback_on_step_end(self, i, t, {k: local[k] for k in callback_on_step_end_tensor_inputs})
+                        latents = (out or {}).get("latents", latents)
+                    bar.update()
+        finally:  # the kept tokens are large: never leave them on the model
+            self.transformer.clear_deepcache()
 
         if self.interrupt:
             self.maybe_free_model_hooks()

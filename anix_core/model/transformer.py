@@ -36,6 +36,7 @@ from .blocks import AniXDualStreamBlock, AniXSingleStreamBlock
 from .rope import VIEW_ROPE_MODES, rotary_from_positions, video_positions, view_positions
 
 HISTORY_MODES = ("overwrite", "diffusion_forcing")
+DEEPCACHE_MODES = ("store", "reuse")
 ANIX_MODULE_PREFIXES = ("bg_in.", "bg_proj.")
 
 
@@ -74,7 +75,7 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         patch_size: int = 2,
         patch_size_t: int = 1,
         qk_norm: str = "rms_norm",
-        guidance_embeds: bool = True,
+        guidance_embeds: bool = False,
         text_embed_dim: int = 4096,
         pooled_projection_dim: int = 768,
         rope_theta: float = 256.0,
@@ -126,6 +127,11 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         self.norm_out = AdaLayerNormContinuous(inner_dim, inner_dim, elementwise_affine=False, eps=1e-6)
         self.proj_out = nn.Linear(inner_dim, patch_size_t * patch_size * patch_size * out_channels)
         self.gradient_checkpointing = False
+        self._deepcache = None  # (hidden_states, encoder_hidden_states) entering the last single block
+
+    def clear_deepcache(self) -> None:
+        """Forget the tensors a `deepcache="store"` call saved."""
+        self._deepcache = None
 
     # ------------------------------------------------------------------ helpers
     def rotary_embedding(self, frames: int, height: int, width: int, num_views: int = 0, device=None):
@@ -165,6 +171,7 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         view_latents: torch.Tensor | None = None,
         history_latents: torch.Tensor | None = None,
         history_timestep: torch.Tensor | None = None,
+        deepcache: str | None = None,
     ) -> tuple[torch.Tensor] | Transformer2DModelOutput:
         """Predict the flow for `hidden_states` [B, C, F, H, W] (latents).
 
@@ -176,6 +183,10 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
             history_latents: [B, C, Fh, H, W] clean latents replacing the first Fh frames.
             history_timestep: [B] timestep of the history chunk in "diffusion_forcing" mode
                 (default 0, i.e. clean).
+            deepcache: None (plain forward), "store" (full forward that also keeps the tokens
+                entering the last single-stream block) or "reuse" (the official DeepCache step:
+                skip every block but the last single-stream one, feed it the tokens kept by the
+                last "store" call, modulated by THIS call's timestep, then the output layer).
         Returns the prediction for all F frames (history frames included).
         """
         batch_size, _, num_frames, height, width = hidden_states.shape
@@ -191,7 +202,15 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
                                  f"{tuple(hidden_states.shape)}")
             hidden_states = torch.cat([history_latents.to(hidden_states.dtype), hidden_states[:, :, num_history:]], dim=2)
 
+        if deepcache is not None and deepcache not in DEEPCACHE_MODES:
+            raise ValueError(f"deepcache must be None or one of {DEEPCACHE_MODES}, got {deepcache!r}")
         temb, _ = self.time_text_embed(timestep, pooled_projections, guidance)
+        num_views = 0 if view_latents is None else view_latents.shape[2]
+        num_view_tokens = num_views * tokens_per_frame
+        if deepcache == "reuse":
+            return self._deepcache_step(temb, timestep, pooled_projections, guidance, encoder_attention_mask,
+                                        num_history, history_timestep, num_view_tokens, (pf, ph, pw),
+                                        batch_size, return_dict)
         hidden_states = self.x_embedder(hidden_states)
 
         if scene_latents is not None or mask_latents is not None:
@@ -199,21 +218,12 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
                 raise ValueError("scene_latents and mask_latents must be given together")
             hidden_states = hidden_states + self.embed_scene(scene_latents, mask_latents).to(hidden_states.dtype)
 
-        num_views = 0
         if view_latents is not None:
-            num_views = view_latents.shape[2]
             hidden_states = torch.cat([self.x_embedder(view_latents.to(hidden_states.dtype)), hidden_states], dim=1)
-        num_view_tokens = num_views * tokens_per_frame
         image_rotary_emb = self.rotary_embedding(pf, ph, pw, num_views, device=hidden_states.device)
-
-        token_levels = None
-        if num_history and self.config.history_mode == "diffusion_forcing":
-            if history_timestep is None:
-                history_timestep = torch.zeros_like(timestep)
-            temb_history, _ = self.time_text_embed(history_timestep, pooled_projections, guidance)
-            temb = torch.stack([temb, temb_history], dim=1)  # [B, 2, D]
-            token_levels = torch.zeros(hidden_states.shape[1], dtype=torch.long, device=hidden_states.device)
-            token_levels[num_view_tokens: num_view_tokens + num_history * tokens_per_frame] = 1
+        temb, token_levels = self._history_levels(temb, timestep, pooled_projections, guidance, num_history,
+                                                  history_timestep, num_view_tokens, hidden_states.shape[1],
+                                                  tokens_per_frame, hidden_states.device)
 
         encoder_hidden_states = self.context_embedder(encoder_hidden_states, timestep, encoder_attention_mask)
         attention_mask = self._attention_mask(hidden_states.shape[1], encoder_hidden_states.shape[1],
@@ -222,10 +232,53 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         for block in self.transformer_blocks:
             hidden_states, encoder_hidden_states = self._run_block(
                 block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb, token_levels)
-        for block in self.single_transformer_blocks:
+        last = len(self.single_transformer_blocks) - 1
+        for i, block in enumerate(self.single_transformer_blocks):
+            if i == last and deepcache == "store":
+                self._deepcache = (hidden_states.detach(), encoder_hidden_states.detach())
             hidden_states, encoder_hidden_states = self._run_block(
                 block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb, token_levels)
+        return self._output(hidden_states, temb, token_levels, num_view_tokens, (pf, ph, pw), batch_size, return_dict)
 
+    def _history_levels(self, temb, timestep, pooled_projections, guidance, num_history, history_timestep,
+                        num_view_tokens, num_tokens, tokens_per_frame, device):
+        """(temb, token_levels): in "diffusion_forcing" mode with history, temb [B, 2, D] (main level,
+        history level) and the level of every image token; otherwise (temb, None)."""
+        if not num_history or self.config.history_mode != "diffusion_forcing":
+            return temb, None
+        if history_timestep is None:
+            history_timestep = torch.zeros_like(timestep)
+        temb_history, _ = self.time_text_embed(history_timestep, pooled_projections, guidance)
+        temb = torch.stack([temb, temb_history], dim=1)  # [B, 2, D]
+        token_levels = torch.zeros(num_tokens, dtype=torch.long, device=device)
+        token_levels[num_view_tokens: num_view_tokens + num_history * tokens_per_frame] = 1
+        return temb, token_levels
+
+    def _deepcache_step(self, temb, timestep, pooled_projections, guidance, encoder_attention_mask, num_history,
+                        history_timestep, num_view_tokens, grid, batch_size, return_dict):
+        """The official cached step: the last single-stream block on the kept tokens, current modulation."""
+        if self._deepcache is None:
+            raise ValueError('deepcache="reuse" needs an earlier deepcache="store" call on this model')
+        hidden_states, encoder_hidden_states = self._deepcache
+        pf, ph, pw = grid
+        if hidden_states.shape[0] != batch_size or hidden_states.shape[1] != num_view_tokens + pf * ph * pw:
+            raise ValueError(f"deepcache: the kept tokens {tuple(hidden_states.shape)} do not fit this call "
+                             f"(batch {batch_size}, {num_view_tokens + pf * ph * pw} image tokens)")
+        num_views = num_view_tokens // (ph * pw)
+        image_rotary_emb = self.rotary_embedding(pf, ph, pw, num_views, device=hidden_states.device)
+        temb, token_levels = self._history_levels(temb, timestep, pooled_projections, guidance, num_history,
+                                                  history_timestep, num_view_tokens, hidden_states.shape[1],
+                                                  ph * pw, hidden_states.device)
+        attention_mask = self._attention_mask(hidden_states.shape[1], encoder_hidden_states.shape[1],
+                                              encoder_attention_mask, batch_size, hidden_states.device)
+        hidden_states, _ = self._run_block(self.single_transformer_blocks[-1], hidden_states, encoder_hidden_states,
+                                           temb, attention_mask, image_rotary_emb, token_levels)
+        return self._output(hidden_states, temb, token_levels, num_view_tokens, grid, batch_size, return_dict)
+
+    def _output(self, hidden_states, temb, token_levels, num_view_tokens, grid, batch_size, return_dict):
+        """Drop the view tokens, final adaLN + projection, unpatchify to [B, C, F, H, W]."""
+        pf, ph, pw = grid
+        p, p_t = self.config.patch_size, self.config.patch_size_t
         hidden_states = hidden_states[:, num_view_tokens:]
         if token_levels is None:
             hidden_states = self.norm_out(hidden_states, temb)
