@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 py="${1:-3.12}"
 mkdir -p .whl .fixtures
 for d in /.whl/ /.fixtures/; do grep -qx "$d" .git/info/exclude 2>/dev/null || echo "$d" >> .git/info/exclude; done
-cp "${ANIX_FIXTURES:-../shared/fixtures}/courtyard.ply" .fixtures/
+cp "${ANIX_FIXTURES:-../shared/fixtures}"/courtyard.ply "${ANIX_FIXTURES:-../shared/fixtures}"/courtyard_truth.npz .fixtures/
 platforms=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
            --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version "$py" --implementation cp \

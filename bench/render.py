@@ -29,7 +29,7 @@ from anix_core.render import render  # noqa: E402
 from anix_core.render.gsplat_backend import gsplat_available  # noqa: E402
 from anix_core.splats.scene import GaussianScene  # noqa: E402
 
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = Path(os.environ.get("ANIX_FIXTURES", REPO.parent / "shared" / "fixtures"))
 WIDTH, HEIGHT = 832, 480
 
 

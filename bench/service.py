@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from backend import protocol as P  # noqa: E402
 from backend.client import Client, Done, Frame  # noqa: E402
 from backend_helpers import ServerProcess  # noqa: E402
 
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = Path(os.environ.get("ANIX_FIXTURES", REPO.parent / "shared" / "fixtures"))
 VIEWS = {n: FIXTURES / "character" / f"robot_{n}.png" for n in P.VIEW_NAMES}
 
 
