@@ -284,7 +284,8 @@ def _split_and(piece: str) -> list[tuple[str, str]]:
         j = i + 1
         while j < len(toks) and (toks[j].word in lx.SLOW_WORDS | lx.FAST_WORDS | lx.PRONOUNS | {"then", "also", "the"}):
             j += 1
-        if j < len(toks) and (_match_verb_at(toks, j) or toks[j].word in lx.CAMERA_NOUNS):
+        if j < len(toks) and (_match_verb_at(toks, j) or toks[j].word in lx.CAMERA_NOUNS or
+                              _unknown_verb_follows(toks, i, j)):
             cuts.append(t)
     if not cuts:
         return [(piece, "and")]
@@ -294,6 +295,18 @@ def _split_and(piece: str) -> list[tuple[str, str]]:
         pos = t.end
     out.append((piece[pos:], "and"))
     return out
+
+
+def _unknown_verb_follows(toks: list[_Token], and_at: int, j: int) -> bool:
+    """Whether the word after "and" is a verb outside the lexicon: it has the same ending as a
+    known verb before it ("walks to the bench and plops down") and what follows it is what follows
+    verbs, so the new clause is kept (with a warning) rather than read into the previous one."""
+    word, nxt = toks[j].word, (toks[j + 1].word if j + 1 < len(toks) else "")
+    if not _VERB_FORM.search(word) or lx.FORM_TO_BASE.get(word) or word in lx.SCENE_NOUNS:
+        return False
+    ending = re.search(r"(s|ed|ing)$", word).group(1)
+    before = [t.word for t in toks[:and_at] if _lemma(t.word) in lx.VERBS or _lemma(t.word) in lx.PHRASE_INDEX]
+    return bool(nxt) and nxt in _FOLLOWS_VERBS and any(b.endswith(ending) for b in before)
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -919,6 +932,8 @@ def _unknown_action_text(tokens: list[_Token], text: str, subject: str | None) -
     return " ".join(words.split())
 
 
+_FOLLOWS_VERBS = lx.DETERMINERS | lx.PRONOUNS | _TOWARD_PREPS | _AT_PREPS | set(lx.DIRECTION_WORDS) | \
+    {"around", "across", "through", "away", "up", "down", "off", "out", "again", "over"}
 _VERB_FORM = re.compile(r"^[a-z]{2,}(?:(?<![su])s|ed|ing)$")  # "levitates", "vanished", "yodelling"
 
 
@@ -934,9 +949,7 @@ def _looks_like_verb(phrase: str, targets: _Targets) -> bool:
         return False
     if _VERB_FORM.search(head):
         return True
-    follows_verbs = lx.DETERMINERS | lx.PRONOUNS | _TOWARD_PREPS | _AT_PREPS | set(lx.DIRECTION_WORDS) | \
-        {"around", "across", "through", "away", "up", "down", "off", "out", "again", "over"}
-    return not nxt or nxt in follows_verbs or nxt.endswith("ly")
+    return not nxt or nxt in _FOLLOWS_VERBS or nxt.endswith("ly")
 
 
 # ----------------------------------------------------------------------------- timing
