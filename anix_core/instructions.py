@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from anix_core import lexicon as lx
 
-CAMERA_BEHAVIOURS = ("follow", "orbit", "static", "dolly", "pan", "keyframes")
+CAMERA_BEHAVIOURS = ("follow", "orbit", "static", "dolly", "pan", "crane", "tilt", "truck", "whip_pan", "keyframes")
 CAMERA_TARGET = "camera"  # reserved target name: "walks toward the camera"
 
 EXAMPLES = (
@@ -114,7 +114,11 @@ def default_camera(behaviour: str) -> CameraPlan:
     params = {"follow": {"distance_m": 4.0, "height_m": 1.8},
               "orbit": {"direction": "left", "degrees": 90.0},
               "dolly": {"direction": "in", "distance_m": 2.0},
-              "pan": {"direction": "right", "degrees": 30.0}}.get(behaviour, {})
+              "pan": {"direction": "right", "degrees": 30.0},
+              "crane": {"direction": "up", "distance_m": 1.5},
+              "tilt": {"direction": "up", "degrees": 20.0},
+              "truck": {"direction": "right", "distance_m": 2.0},
+              "whip_pan": {"direction": "right", "degrees": 90.0}}.get(behaviour, {})
     return CameraPlan(behaviour, dict(params), False)
 
 
@@ -1057,7 +1061,7 @@ def parse(text: str, targets=(), num_frames: int = 93, fps: float = 25.0, camera
     """Read an instruction into a timed `Plan` (see module docstring; JSON in docs/PLAN.md).
 
     `targets`: anchor names placed by the user (an iterable or a dict name -> position).
-    `camera`: the user's camera choice ("follow", "orbit", "static", "dolly", "pan", "keyframes"),
+    `camera`: the user's camera choice (one of CAMERA_BEHAVIOURS),
     which wins over the text. Raises InstructionError (with `.suggestions`) for empty, unusable
     or contradictory text and for targets that do not exist."""
     if not isinstance(text, str):
