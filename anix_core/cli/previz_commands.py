@@ -10,10 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from anix_core.cli.plan_command import accept_negative_values, add_targets_option, parse_targets, parse_xyz, register_plan
+from anix_core.cli.plan_command import (accept_negative_values, add_targets_option, check_frames, check_out_folder,
+                                        check_range, parse_targets, parse_xyz, register_plan)
 from anix_core.views import load_view, load_views
 
 CAMERA_CHOICES = ("follow", "orbit", "static", "dolly", "pan")
+CHARACTER_HEIGHT_M = (0.1, 10.0)   # --height-m: a toy to a giant, still a person-sized billboard
+SCENE_MARGIN_FRACTION, SCENE_MARGIN_MIN_M = 0.25, 2.0  # how far outside the scene an anchor may stand
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -111,12 +114,21 @@ def previz_command(args) -> int:
     from anix_core.splats import load
 
     _check_shot_size(args.frames, args.fps, args.width, args.height)
+    check_out_folder(args.out)
+    check_range(args.height_m, "--height-m", *CHARACTER_HEIGHT_M, " metres")
+    check_range(args.heading, "--heading", -3600.0, 3600.0, " degrees")
+    for value in args.background:
+        check_range(value, "--background", 0.0, 1.0, " (R G B, each 0..1)")
     anchor = np.array(parse_xyz(args.anchor, "--anchor")) if args.anchor else None
     targets = {name: np.array(xyz) for name, xyz in parse_targets(args.targets).items()}
     behaviour, cameras = _cameras_argument(args.camera, args.frames)
     parse(args.instruction, targets=targets, num_frames=args.frames, fps=args.fps, camera=behaviour)  # fail before loading
     views = load_views(args.views)
     scene = load(args.scene)
+    if anchor is not None:
+        check_inside_scene(anchor, scene, "--anchor")
+    for name, xyz in targets.items():
+        check_inside_scene(xyz, scene, f"--targets {name}=")
     width, height = (cameras[0].width, cameras[0].height) if cameras else (args.width, args.height)
     shot = ShotSpec(scene=scene, views=views,
                     anchor=Anchor(default_anchor(scene) if anchor is None else anchor, math.radians(args.heading),
@@ -128,11 +140,19 @@ def previz_command(args) -> int:
     return 0
 
 
+def check_inside_scene(xyz, scene, flag: str) -> None:
+    """A position on the command line must lie within the scene's bounds, give or take a margin
+    (a quarter of the scene's size, at least 2 m): 94 m outside a 12 m courtyard is a typo."""
+    lo, hi = (np.asarray(b, float) for b in scene.bounds())
+    margin = np.maximum(SCENE_MARGIN_FRACTION * (hi - lo).max(), SCENE_MARGIN_MIN_M)
+    if np.any(xyz < lo - margin) or np.any(xyz > hi + margin):
+        box = lambda v: "(" + ", ".join(f"{c:.1f}" for c in v) + ")"  # noqa: E731
+        raise ValueError(f"{flag}{'' if flag.endswith('=') else ' '}{','.join(f'{c:g}' for c in xyz)}: outside the "
+                         f"scene, whose bounds are {box(lo)} to {box(hi)} metres; stay within {margin:.1f} m of them")
+
+
 def _check_shot_size(frames: int, fps: float, width: int, height: int) -> None:
-    if not 1 <= frames <= 2000:
-        raise ValueError(f"--frames {frames}: must be between 1 and 2000")
-    if fps <= 0:
-        raise ValueError(f"--fps {fps}: must be positive")
+    check_frames(frames, fps)
     if not (16 <= width <= 8192 and 16 <= height <= 8192):
         raise ValueError(f"--width {width} --height {height}: each must be between 16 and 8192 pixels")
 
@@ -142,6 +162,7 @@ def demo_command(args) -> int:
     from anix_core.shot import Anchor, ShotSpec
 
     _check_shot_size(args.frames, 25.0, args.width, args.height)
+    check_out_folder(args.out)
     views = {name: load_view(p) for name, p in demo.view_paths().items()}
     scene = demo.load_scene()
     shot = ShotSpec(scene=scene, views=views,
