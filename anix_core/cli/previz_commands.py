@@ -33,9 +33,11 @@ def default_anchor(scene) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- the shot
-def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool = True) -> dict:
+def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool = True,
+               generator_options: dict | None = None) -> dict:
     """Plan, condition and generate a shot; write frames/, shot.mp4, scene.mp4, mask.mp4,
     plan.json and plan.png into `out_dir`. Returns a summary with paths and timings (seconds).
+    `generator_options` go to the generator's constructor (the demo's caption).
 
     The videos and PNGs are written by background threads (ffmpeg and PNG encoding release the
     GIL): the conditioning videos while the generator runs, the shot as soon as it is done."""
@@ -53,7 +55,7 @@ def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool =
     with ThreadPoolExecutor(max_workers=3) as writers:
         pending = [writers.submit(write_mp4, cond.scene_video, out / "scene.mp4", fps=shot.fps),
                    writers.submit(write_mp4, _mask_frames(cond.mask_video), out / "mask.mp4", fps=shot.fps)]
-        frames = create(generator).generate(cond, on_progress=progress)
+        frames = create(generator, **(generator_options or {})).generate(cond, on_progress=progress)
         t2 = time.perf_counter()
         pending += [writers.submit(write_pngs, frames, out / "frames"),
                     writers.submit(write_mp4, frames, out / "shot.mp4", fps=shot.fps)]
@@ -171,7 +173,8 @@ def demo_command(args) -> int:
                     height=args.height, seed=0, camera_behaviour=None,
                     targets={k: np.array(v) for k, v in demo.DEFAULT_TARGETS.items()},
                     options={"background": demo.BACKGROUND, "backend": "cpu"})  # no torch import, no gsplat build
-    _report(run_previz(shot, args.out, generator="blockout", show_progress=not args.quiet))
+    _report(run_previz(shot, args.out, generator="blockout", show_progress=not args.quiet,
+                       generator_options={"caption": not args.no_caption}))
     return 0
 
 
@@ -221,4 +224,6 @@ def register(subparsers) -> None:
     d.add_argument("--width", type=int, default=832)
     d.add_argument("--height", type=int, default=480)
     d.add_argument("--quiet", action="store_true", help="no progress bars")
+    d.add_argument("--no-caption", action="store_true",
+                   help="leave out the burnt-in frame number and action (shown by default in the demo)")
     d.set_defaults(func=demo_command)
