@@ -218,7 +218,10 @@ def draw_caption(frame: np.ndarray, text: str) -> None:
 
     img = Image.fromarray(frame)
     draw = ImageDraw.Draw(img)
-    font = ImageFont.load_default()
+    try:
+        font = ImageFont.load_default(size=max(10, frame.shape[0] // 32))  # Pillow >= 10.1 scales its own font
+    except (TypeError, ValueError, OSError):
+        font = ImageFont.load_default()  # the fixed-size bitmap font
     left, top, right, bottom = draw.textbbox((4, 3), text, font=font)
     draw.rectangle((0, 0, right + 4, bottom + 3), fill=(0, 0, 0))
     draw.text((4, 3), text, fill=(255, 255, 255), font=font)
