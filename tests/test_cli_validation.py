@@ -72,3 +72,11 @@ def test_non_finite_splats_are_one_warning_line_with_their_count(fixtures_dir, c
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"anix info: warning: {fixtures_dir / 'bad' / 'nan_inf.ply'}: dropped 3 splats with non-finite "
                    "values (NaN or infinity)"]
+
+
+def test_previz_prints_the_plans_warnings_naming_the_unknown_verb(fixtures_dir, tmp_path, capsys):
+    argv = ["previz", "--scene", str(fixtures_dir / "courtyard_sh0.ply"), "--views", str(fixtures_dir / "character"),
+            "--instruction", "the robot levitates", "--frames", "3", "--width", "64", "--height", "48", "--quiet",
+            "--out", str(tmp_path / "shot")]
+    assert main(argv) == 0
+    assert 'anix: warning: "levitates" is not a verb' in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -68,7 +69,8 @@ def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool =
             job.result()  # re-raises a writer's error
     t3 = time.perf_counter()
     return {"out": out, "mp4": out / "shot.mp4", "frames": len(frames), "conditioning_s": t1 - t0,
-            "generate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0}
+            "generate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0,
+            "warnings": list(getattr(motion.plan, "warnings", []))}
 
 
 def _mask_frames(masks: np.ndarray):
@@ -179,6 +181,8 @@ def demo_command(args) -> int:
 
 
 def _report(summary: dict) -> None:
+    for line in summary.get("warnings", []):
+        print(f"anix: warning: {line}", file=sys.stderr)  # words read on a guess (docs/PLAN.md)
     print(f"{summary['frames']} frames in {summary['total_s']:.1f} s "
           f"(conditioning {summary['conditioning_s']:.1f} s, generator {summary['generate_s']:.1f} s, "
           f"writing {summary['write_s']:.1f} s)")
