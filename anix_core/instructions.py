@@ -275,7 +275,12 @@ def _split_clauses(text: str) -> list[_Clause]:
         for k, (sub, sub_join) in enumerate(_split_and(piece)):
             sub = sub.strip()
             clauses.append(_Clause(sub, _tokens(sub), join if k == 0 else "while" if together else sub_join))
-    return [c for c in clauses if c.tokens]
+    clauses = [c for c in clauses if c.tokens]
+    for n in range(len(clauses) - 2, -1, -1):  # "camera: crane up" -> "camera crane up"
+        if all(t.word in lx.CAMERA_NOUNS | lx.DETERMINERS for t in clauses[n].tokens):
+            text = f"{clauses[n].text} {clauses[n + 1].text}"
+            clauses[n:n + 2] = [_Clause(text, _tokens(text), clauses[n].joiner)]
+    return clauses
 
 
 def _split_and(piece: str) -> list[tuple[str, str]]:
@@ -411,9 +416,25 @@ _OBJECT_PRONOUN = re.compile(r"\b(orbit\w*|circl\w*|follow\w*|track\w*)\s+(?:aro
 def _is_camera_clause(text: str) -> bool:
     """Whether a clause says what the camera does (it names the camera as the one acting, or
     uses a camera move); "walks toward the camera" names it only as the character's goal."""
-    if not (_CAMERA_WORDS.search(text) or _OBJECT_PRONOUN.search(text)):
+    found = _CAMERA_WORDS.search(text) or _OBJECT_PRONOUN.search(text)
+    if not found:
         return False
-    return not _camera_is_only_a_goal(_tokens(text))
+    tokens = _tokens(text)
+    if not any(t.word in lx.CAMERA_NOUNS for t in tokens) and _names_another_subject(
+            [t for t in tokens if t.end <= found.start()]):
+        return False  # "the robot zooms to the bench", "he pans for gold": the character acts
+    return not _camera_is_only_a_goal(tokens)
+
+
+def _names_another_subject(before: list[_Token]) -> bool:
+    """Whether the words before a camera word are a subject other than the camera: a pronoun,
+    or a noun phrase ("the robot", "Robot") that names no camera."""
+    words = [t.word for t in _strip_leading(before)
+             if t.word not in lx.SLOW_WORDS | lx.FAST_WORDS | lx.INTENSIFIERS | {"then", "now", "also"}]
+    if not words:
+        return False
+    return words[0] in lx.PRONOUNS - {"us", "me", "you"} or words[0] in lx.DETERMINERS or \
+        words[0] in lx.SCENE_NOUNS
 
 
 def _camera_is_only_a_goal(tokens: list[_Token]) -> bool:

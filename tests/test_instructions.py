@@ -304,3 +304,15 @@ def test_anix_plan_prints_the_warnings(capsys):
 
     assert main(["plan", "the robot levitates"]) == 0
     assert '"levitates"' in json.loads(capsys.readouterr().out)["warnings"][0]
+
+
+def test_a_camera_word_after_another_subject_is_the_characters_verb():
+    plan = parse("the robot zooms to the bench", targets=["bench"])
+    assert [(s.action, s.target) for s in plan.segments] == [("sprint", "bench")]
+    assert not plan.camera.explicit
+    assert parse("the robot tilts its head").warnings  # a verb outside the lexicon, not a camera tilt
+
+
+def test_the_camera_named_before_a_colon_does_the_move_after_it():
+    assert parse("camera: crane up").camera.to_dict() == {"behaviour": "crane", "direction": "up",
+                                                          "distance_m": 1.5, "explicit": True}
