@@ -198,3 +198,13 @@ def test_every_action_gets_a_visible_pose_and_standing_or_travelling_gets_none()
         assert mid_pose(action) != UPRIGHT, action
     assert motion_kind("levitates", "gesture") == "sway"
     assert mid_pose("stand", "idle") == UPRIGHT and mid_pose("walk", "locomotion") == UPRIGHT
+
+
+def test_a_spin_shows_the_back_then_the_front_again(courtyard, robot_views):
+    cond = build_conditioning(shot_for(courtyard, robot_views, "the robot spins", (-2.5, -4.0, 0.0), 90, frames=12,
+                                       cameras=[FRONT_CAM]))
+    frames = create("blockout").generate(cond)
+    seen = [character_colours(frames[i:i + 1], cond.mask_video[i:i + 1]) for i in range(12)]
+    backs = [i for i, (dark, cyan) in enumerate(seen) if dark > 0.04 and cyan < 0.002]
+    fronts = [i for i, (dark, cyan) in enumerate(seen) if cyan > 0.004 and dark < 0.02]
+    assert backs and fronts and fronts[0] < backs[0] < fronts[-1]
