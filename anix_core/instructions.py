@@ -246,7 +246,8 @@ def _find_verb(tokens: list[_Token]) -> tuple[int, str, int] | None:
 def _fuzzy_verb(tokens: list[_Token]) -> tuple[int, str, int] | None:
     """A close misspelling of a known verb form ("wlaks"), not right after a determiner."""
     for i, t in enumerate(tokens):
-        if len(t.word) < 4 or t.word in lx.DIRECTION_WORDS or (i > 0 and tokens[i - 1].word in lx.DETERMINERS):
+        if len(t.word) < 4 or t.word in lx.DIRECTION_WORDS or (i > 0 and tokens[i - 1].word in lx.DETERMINERS) \
+                or _other_verb(t.word):
             continue
         close = difflib.get_close_matches(t.word, list(lx.FORM_TO_BASE), n=1, cutoff=0.84) or \
             [f for f in lx.FORM_TO_BASE if len(f) == len(t.word) and sorted(f) == sorted(t.word)
@@ -256,6 +257,12 @@ def _fuzzy_verb(tokens: list[_Token]) -> tuple[int, str, int] | None:
             if base in lx.VERBS:
                 return i, base, 1
     return None
+
+
+def _other_verb(word: str) -> bool:
+    """Whether a word is a form of a common verb outside the lexicon (lexicon.OTHER_VERBS)."""
+    stems = {word, word[:-1], word[:-2], word[:-3], word[:-3] + "e", word[:-2] + "e", word[:-3] + "y"}
+    return bool(stems & lx.OTHER_VERBS) and not _lemma(word)
 
 
 def _split_clauses(text: str) -> list[_Clause]:
@@ -338,7 +345,7 @@ def _number(word: str) -> float:
 
 
 _DURATION = re.compile(r"(?:\bfor|\bover|\bduring)?\s*\b" + _NUM + r"(\s+and\s+a\s+half)?\s*"
-                       r"(seconds?|secs?|s|frames?|f)\b", re.IGNORECASE)
+                       r"(seconds?|secs?|frames?|(?<=\d)s|(?<=\d\s)s|(?<=\d)f|(?<=\d\s)f)\b", re.IGNORECASE)  # "5 s", not "fives"
 _DISTANCE = re.compile(r"\b" + _NUM + r"\s*(meters?|metres?|m|steps?|paces?|feet|foot|ft)\b(?!\s*/)", re.IGNORECASE)
 _DEGREES = re.compile(r"(\d+(?:\.\d+)?|ninety|forty-five|one hundred and eighty)\s*(?:degrees?|deg|°)", re.IGNORECASE)
 _SPEED = re.compile(r"(\d+(?:\.\d+)?)\s*(?:m/s|mps|meters per second|metres per second)", re.IGNORECASE)
@@ -420,10 +427,27 @@ def _is_camera_clause(text: str) -> bool:
     if not found:
         return False
     tokens = _tokens(text)
-    if not any(t.word in lx.CAMERA_NOUNS for t in tokens) and _names_another_subject(
-            [t for t in tokens if t.end <= found.start()]):
+    nouns = [i for i, t in enumerate(tokens) if t.word in lx.CAMERA_NOUNS]
+    if not nouns and _names_another_subject([t for t in tokens if t.end <= found.start()]):
         return False  # "the robot zooms to the bench", "he pans for gold": the character acts
+    if nouns and _camera_is_an_object(tokens, nouns[0]):
+        return False  # "the robot high-fives the camera": the camera is what it acts on
     return not _camera_is_only_a_goal(tokens)
+
+
+def _camera_is_an_object(tokens: list[_Token], at: int) -> bool:
+    """Whether the camera noun at `at` is the object of the character's verb: another subject
+    leads the clause and a verb, not a preposition, stands before the camera's article."""
+    j = at - 1
+    while j >= 0 and tokens[j].word in lx.DETERMINERS:
+        j -= 1
+    if j < 1 or j == at - 1:
+        return False
+    before = tokens[j].word
+    if before in _GOAL_PREPS | _AT_PREPS | _TOWARD_PREPS | {"by", "as", "while", "and", "then", "so", "is", "are"}:
+        return False
+    return _names_another_subject(tokens[:j]) and not _CAMERA_WORDS.search(
+        " ".join(t.word for t in tokens[:at]))
 
 
 def _names_another_subject(before: list[_Token]) -> bool:
@@ -968,11 +992,11 @@ def _looks_like_verb(phrase: str, targets: _Targets) -> bool:
     followed by what follows verbs (nothing, an adverb, a preposition, an article). "fountain
     please" and "big fountain" have no verb."""
     words = phrase.split()
-    head, nxt = words[0], (words[1] if len(words) > 1 else "")
+    head, nxt = words[0].split("-")[-1], (words[1] if len(words) > 1 else "")  # "high-fives": "fives"
     if head in lx.SCENE_NOUNS or head in lx.CAMERA_NOUNS or head in lx.NUMBER_WORDS or \
-            head in lx.DIRECTION_WORDS or targets.match(head, fuzzy=False) or not head.isalpha():
+            head in lx.DIRECTION_WORDS or targets.match(words[0], fuzzy=False) or not head.isalpha():
         return False
-    if _VERB_FORM.search(head):
+    if _VERB_FORM.search(head) or _other_verb(head):
         return True
     return not nxt or nxt in _FOLLOWS_VERBS or nxt.endswith("ly")
 
@@ -1132,11 +1156,16 @@ def parse(text: str, targets=(), num_frames: int = 93, fps: float = 25.0, camera
             clause = _Clause(joined, _tokens(joined), clause.joiner)
             pending_fragment = []
             toks = clause.tokens
-        verb = _find_verb(toks) or _fuzzy_verb(toks)
+        verb = _find_verb(toks)
+        if verb is None:
+            verb = _fuzzy_verb(toks)
+            if verb is not None:
+                warnings.append(f'read "{toks[verb[0]].word}" as "{verb[1]}".')
         if verb is None:
             words = [t.word for t in _strip_leading(toks)]
-            if words and words[0] in lx.DETERMINERS and (len(words) == 2 or len(words) == 3 and not
-                                                         re.search(r"(s|ed|ing)$", words[-1])):
+            noun_phrase = words and words[0] in lx.DETERMINERS and (
+                len(words) == 2 or len(words) == 3 and not re.search(r"(s|ed|ing)$", words[-1]))
+            if noun_phrase or (len(words) == 1 and words[0] in lx.SCENE_NOUNS and number < len(clauses) - 1):
                 if subject is None and not actions and number < len(clauses) - 1:
                     subject = clause.text  # "The robot: walks forward"
                 else:

@@ -218,6 +218,19 @@ CAMERA_NOUNS = {"camera", "cam", "shot", "view", "lens", "cameraman", "viewpoint
 # Words that, as a goal ("walks toward the camera"), mean the shot's camera.
 CAMERA_TARGET_WORDS = {"camera", "cam", "viewer", "us", "me", "lens", "audience", "screen"}
 
+# Common English verbs that are not actions of the lexicon ("feels dizzy", "is happy", "wants to
+# run"): never read as a misspelling of a lexicon verb ("feels" is not "flees"), and a clause led
+# by one is kept as the user's words with a warning.
+OTHER_VERBS = {"be", "is", "are", "am", "was", "were", "been", "being", "feel", "seem", "become", "want",
+               "like", "love", "hate", "need", "know", "see", "hear", "say", "tell", "ask", "let", "use",
+               "find", "leave", "call", "show", "bring", "happen", "appear", "grow", "lose", "meet", "learn",
+               "change", "lead", "understand", "allow", "add", "spend", "win", "offer", "remember", "consider",
+               "buy", "send", "expect", "build", "fly", "float", "levitate", "glide", "skate", "ski", "swim",
+               "slide", "slip", "roll", "fix", "sew", "cook", "paint", "draw", "seek", "search", "hunt",
+               "smell", "taste", "hum", "chant", "mumble", "whisper", "grin", "wink", "pout", "sulk",
+               "fidget", "vanish", "teleport", "transform", "explode", "glow", "shine", "melt",
+               "fade", "faint", "sleep", "wake", "dream", "die", "bleed", "heal", "hesitate", "panic", "worry"}
+
 # Things found in scenes: a clause that starts with one ("fountain please") has no verb.
 SCENE_NOUNS = {"fountain", "bench", "pillar", "column", "tree", "wall", "door", "window", "chair", "table",
                "statue", "car", "house", "building", "stairs", "steps", "floor", "ground", "grass", "courtyard",

@@ -316,3 +316,21 @@ def test_a_camera_word_after_another_subject_is_the_characters_verb():
 def test_the_camera_named_before_a_colon_does_the_move_after_it():
     assert parse("camera: crane up").camera.to_dict() == {"behaviour": "crane", "direction": "up",
                                                           "distance_m": 1.5, "explicit": True}
+
+
+def test_common_verbs_outside_the_lexicon_are_not_corrected_into_lexicon_verbs():
+    plan = parse("the robot feels dizzy, then falls over")
+    assert [(s.category, s.action) for s in plan.segments] == [("gesture", "feels dizzy"), ("gesture", "fall")]
+    assert '"feels"' in plan.warnings[0]
+    assert parse("the robot is happy").segments[0].action == "is happy"
+
+
+def test_a_corrected_misspelling_is_named_in_a_warning():
+    plan = parse("the robot wlaks forward")
+    assert plan.segments[0].action == "walk" and plan.warnings == ['read "wlaks" as "walk".']
+
+
+def test_an_unknown_hyphenated_verb_acting_on_the_camera_is_kept_and_fives_are_not_seconds():
+    plan = parse("the robot high-fives the camera", num_frames=200)
+    assert [(s.category, s.action, s.end_frame) for s in plan.segments] == [("gesture", "high-fives the camera", 200)]
+    assert '"high-fives"' in plan.warnings[0] and not plan.camera.explicit
