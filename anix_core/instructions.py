@@ -766,7 +766,7 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
                 # "to the left", "to his right": a direction, read below; "to where he stood": no target
                 k = start
                 continue
-            if w == "to" and category == "gesture" and action not in _AIMED_GESTURES:
+            if w == "to" and category == "gesture" and action not in _AIMED_GESTURES and not entry.moves_if_directed:
                 consumed.update(range(k, end))  # "bows to the camera": whom it addresses, not a goal
                 k = end
                 continue

@@ -14,8 +14,9 @@ CORPUS = json.loads((DATA / "instruction_corpus.json").read_text())
 HELDOUT = json.loads((DATA / "instruction_heldout.json").read_text())
 HELDOUT_MIN_ACCURACY = 0.85
 # Counts, slang, camera words and unknown verbs: one set written before the parser learned them,
-# one (_b) after, before it was run.
-HELDOUT_WORDS = [case for name in ("instruction_heldout_words.json", "instruction_heldout_words_b.json")
+# two (_b, _c) after, each before it was run (docs/PLAN.md gives their first scores).
+HELDOUT_WORDS = [case for name in ("instruction_heldout_words.json", "instruction_heldout_words_b.json",
+                                   "instruction_heldout_words_c.json")
                  for case in json.loads((DATA / name).read_text())]
 HELDOUT_WORDS_MIN_ACCURACY = 0.95
 
@@ -75,7 +76,7 @@ def test_corpus_phrasing_reads_as_expected(case):
 
 def test_held_back_phrasings_of_counts_slang_and_camera_words_read_at_least_95_percent_right():
     wrong = [(c["text"], _mismatches(c)) for c in HELDOUT_WORDS if _mismatches(c)]
-    assert len(HELDOUT_WORDS) >= 100
+    assert len(HELDOUT_WORDS) >= 150
     assert 1.0 - len(wrong) / len(HELDOUT_WORDS) >= HELDOUT_WORDS_MIN_ACCURACY, wrong
 
 
