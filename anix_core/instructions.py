@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from anix_core import lexicon as lx
 
-CAMERA_BEHAVIOURS = ("follow", "orbit", "static", "dolly", "pan", "keyframes")
+CAMERA_BEHAVIOURS = ("follow", "orbit", "static", "dolly", "pan", "crane", "tilt", "truck", "whip_pan", "keyframes")
 CAMERA_TARGET = "camera"  # reserved target name: "walks toward the camera"
 
 EXAMPLES = (
@@ -51,6 +51,7 @@ class Segment:
     target: str | None
     turn_deg: float = 0.0
     text: str = ""
+    count: int = 1  # repetitions of the action ("waves twice"); turn_deg already includes them
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,11 +77,12 @@ class Plan:
     num_frames: int
     fps: float
     subject: str | None = None
+    warnings: list[str] = field(default_factory=list)  # words kept on a guess, said aloud
 
     def to_dict(self) -> dict:
         return {"text": self.text, "num_frames": self.num_frames, "fps": self.fps,
                 "subject": self.subject, "segments": [s.to_dict() for s in self.segments],
-                "camera": self.camera.to_dict()}
+                "camera": self.camera.to_dict(), "warnings": list(self.warnings)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Plan":
@@ -91,7 +93,7 @@ class Plan:
         segments = [Segment(**{k: v for k, v in s.items() if k in names}) for s in d["segments"]]
         return cls(text=d.get("text", ""), segments=segments,
                    camera=CameraPlan(behaviour, cam, explicit), num_frames=int(d["num_frames"]),
-                   fps=float(d["fps"]), subject=d.get("subject"))
+                   fps=float(d["fps"]), subject=d.get("subject"), warnings=list(d.get("warnings", [])))
 
 
 def speed_class(speed_mps: float) -> str:
@@ -112,7 +114,11 @@ def default_camera(behaviour: str) -> CameraPlan:
     params = {"follow": {"distance_m": 4.0, "height_m": 1.8},
               "orbit": {"direction": "left", "degrees": 90.0},
               "dolly": {"direction": "in", "distance_m": 2.0},
-              "pan": {"direction": "right", "degrees": 30.0}}.get(behaviour, {})
+              "pan": {"direction": "right", "degrees": 30.0},
+              "crane": {"direction": "up", "distance_m": 1.5},
+              "tilt": {"direction": "up", "degrees": 20.0},
+              "truck": {"direction": "right", "distance_m": 2.0},
+              "whip_pan": {"direction": "right", "degrees": 90.0}}.get(behaviour, {})
     return CameraPlan(behaviour, dict(params), False)
 
 
@@ -211,6 +217,9 @@ def _match_verb_at(tokens: list[_Token], i: int) -> tuple[str, int] | None:
     return best
 
 
+_POSSESSIVES = {"my", "our", "his", "her", "its", "their", "your"}
+
+
 def _find_verb(tokens: list[_Token]) -> tuple[int, str, int] | None:
     """(index, lexicon key, length) of the clause's main verb, or None."""
     found = []
@@ -223,6 +232,9 @@ def _find_verb(tokens: list[_Token]) -> tuple[int, str, int] | None:
     for n, (i, key, length) in enumerate(found):
         later = found[n + 1:]
         after_det = i > 0 and tokens[i - 1].word in lx.DETERMINERS
+        if after_det and not later and not any(k in lx.LIGHT_VERBS for _, k, _ in found[:n]) and \
+                tokens[i - 1].word in _POSSESSIVES:
+            return None  # "tilts its head": a noun after a possessive, not the verb "head"
         if later and (key in lx.LIGHT_VERBS or (after_det and key not in lx.VERBS)):
             continue
         if later and after_det and n == 0 and i <= 2:
@@ -234,7 +246,8 @@ def _find_verb(tokens: list[_Token]) -> tuple[int, str, int] | None:
 def _fuzzy_verb(tokens: list[_Token]) -> tuple[int, str, int] | None:
     """A close misspelling of a known verb form ("wlaks"), not right after a determiner."""
     for i, t in enumerate(tokens):
-        if len(t.word) < 4 or t.word in lx.DIRECTION_WORDS or (i > 0 and tokens[i - 1].word in lx.DETERMINERS):
+        if len(t.word) < 4 or t.word in lx.DIRECTION_WORDS or (i > 0 and tokens[i - 1].word in lx.DETERMINERS) \
+                or _other_verb(t.word):
             continue
         close = difflib.get_close_matches(t.word, list(lx.FORM_TO_BASE), n=1, cutoff=0.84) or \
             [f for f in lx.FORM_TO_BASE if len(f) == len(t.word) and sorted(f) == sorted(t.word)
@@ -244,6 +257,12 @@ def _fuzzy_verb(tokens: list[_Token]) -> tuple[int, str, int] | None:
             if base in lx.VERBS:
                 return i, base, 1
     return None
+
+
+def _other_verb(word: str) -> bool:
+    """Whether a word is a form of a common verb outside the lexicon (lexicon.OTHER_VERBS)."""
+    stems = {word, word[:-1], word[:-2], word[:-3], word[:-3] + "e", word[:-2] + "e", word[:-3] + "y"}
+    return bool(stems & lx.OTHER_VERBS) and not _lemma(word)
 
 
 def _split_clauses(text: str) -> list[_Clause]:
@@ -263,7 +282,12 @@ def _split_clauses(text: str) -> list[_Clause]:
         for k, (sub, sub_join) in enumerate(_split_and(piece)):
             sub = sub.strip()
             clauses.append(_Clause(sub, _tokens(sub), join if k == 0 else "while" if together else sub_join))
-    return [c for c in clauses if c.tokens]
+    clauses = [c for c in clauses if c.tokens]
+    for n in range(len(clauses) - 2, -1, -1):  # "camera: crane up" -> "camera crane up"
+        if all(t.word in lx.CAMERA_NOUNS | lx.DETERMINERS for t in clauses[n].tokens):
+            text = f"{clauses[n].text} {clauses[n + 1].text}"
+            clauses[n:n + 2] = [_Clause(text, _tokens(text), clauses[n].joiner)]
+    return clauses
 
 
 def _split_and(piece: str) -> list[tuple[str, str]]:
@@ -276,7 +300,8 @@ def _split_and(piece: str) -> list[tuple[str, str]]:
         j = i + 1
         while j < len(toks) and (toks[j].word in lx.SLOW_WORDS | lx.FAST_WORDS | lx.PRONOUNS | {"then", "also", "the"}):
             j += 1
-        if j < len(toks) and (_match_verb_at(toks, j) or toks[j].word in lx.CAMERA_NOUNS):
+        if j < len(toks) and (_match_verb_at(toks, j) or toks[j].word in lx.CAMERA_NOUNS or
+                              _unknown_verb_follows(toks, i, j)):
             cuts.append(t)
     if not cuts:
         return [(piece, "and")]
@@ -286,6 +311,18 @@ def _split_and(piece: str) -> list[tuple[str, str]]:
         pos = t.end
     out.append((piece[pos:], "and"))
     return out
+
+
+def _unknown_verb_follows(toks: list[_Token], and_at: int, j: int) -> bool:
+    """Whether the word after "and" is a verb outside the lexicon: it has the same ending as a
+    known verb before it ("walks to the bench and plops down") and what follows it is what follows
+    verbs, so the new clause is kept (with a warning) rather than read into the previous one."""
+    word, nxt = toks[j].word, (toks[j + 1].word if j + 1 < len(toks) else "")
+    if not _VERB_FORM.search(word) or lx.FORM_TO_BASE.get(word) or word in lx.SCENE_NOUNS:
+        return False
+    ending = re.search(r"(s|ed|ing)$", word).group(1)
+    before = [t.word for t in toks[:and_at] if _lemma(t.word) in lx.VERBS or _lemma(t.word) in lx.PHRASE_INDEX]
+    return bool(nxt) and nxt in _FOLLOWS_VERBS and any(b.endswith(ending) for b in before)
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -308,7 +345,7 @@ def _number(word: str) -> float:
 
 
 _DURATION = re.compile(r"(?:\bfor|\bover|\bduring)?\s*\b" + _NUM + r"(\s+and\s+a\s+half)?\s*"
-                       r"(seconds?|secs?|s|frames?|f)\b", re.IGNORECASE)
+                       r"(seconds?|secs?|frames?|(?<=\d)s|(?<=\d\s)s|(?<=\d)f|(?<=\d\s)f)\b", re.IGNORECASE)  # "5 s", not "fives"
 _DISTANCE = re.compile(r"\b" + _NUM + r"\s*(meters?|metres?|m|steps?|paces?|feet|foot|ft)\b(?!\s*/)", re.IGNORECASE)
 _DEGREES = re.compile(r"(\d+(?:\.\d+)?|ninety|forty-five|one hundred and eighty)\s*(?:degrees?|deg|°)", re.IGNORECASE)
 _SPEED = re.compile(r"(\d+(?:\.\d+)?)\s*(?:m/s|mps|meters per second|metres per second)", re.IGNORECASE)
@@ -332,25 +369,96 @@ def _duration_frames(text: str, fps: float) -> tuple[int | None, float]:
     return None, 1.0
 
 
+_COUNT = re.compile(r"\b(?:(once)|(twice)|(thrice)|(?:" + _NUM[1:-1] + r"|several|\d+)\s+times)\b", re.IGNORECASE)
+
+
+def _count(text: str) -> int:
+    """How many times a clause says its action happens: "twice", "three times", "5 times" (1
+    when it says none)."""
+    m = _COUNT.search(text)
+    if not m:
+        return 1
+    if m.group(1) or m.group(2) or m.group(3):
+        return 1 if m.group(1) else 2 if m.group(2) else 3
+    word = m.group(0).lower().rsplit(" ", 1)[0].strip()
+    return max(1, int(round(3 if word == "several" else _number(word))))
+
+
+def _count_weight(count: int) -> float:
+    """Repeating an action takes longer, but the shot stays shared: +25% per repeat, at most x2."""
+    return min(2.0, 1.0 + 0.25 * (count - 1))
+
+
 # ----------------------------------------------------------------------------- camera
 
-_CAM_ORBIT = re.compile(r"\b(orbit\w*|circl\w*|revolv\w*|arc\w*|rotat\w* around|spin\w* around|goes around|moves around|360)\b", re.I)
-_CAM_DOLLY = re.compile(r"\b(doll(?:y|ies|ied|ying)|push(?:es|ing)? in|pull(?:s|ing)? (?:out|back|away)|zoom\w*|"
-                        r"(?:moves?|comes?) (?:in|closer|away|out|back)|approach\w*|track(?:s|ing)? (?:in|out)|closes? in|move(?:s)? toward)\b", re.I)
-_CAM_PAN = re.compile(r"\b(pan\w*|swivel\w*|tilt\w*)\b", re.I)
-_CAM_FOLLOW = re.compile(r"\b(follow\w*|track\w*|tail\w*|chase\w*|behind|trail\w*)\b", re.I)
+# Camera moves, in the order they win when two start at the same word ("whip pan" before "pan").
+_CAM_MOVES = (
+    ("whip_pan", r"whip[- ]?pan\w*"),
+    ("crane", r"(?:crane[sd]?|craning|jib\w*|boom(?:s|ed|ing)?|pedestal\w*)(?!\s+(?:his|her|its|their)\s+neck)"
+              r"|(?:rises|rising|ascend\w*|descend\w*|lowers|lowering|sinks|sinking)"),
+    ("tilt", r"tilt\w*(?!\s+(?:his|her|its|their)\s+head)"),
+    ("truck", r"(?:truck\w*|crab\w*|slides?|sliding)(?=\s+(?:\w+\s+)?(?:to\s+the\s+)?(?:left|right))"),
+    ("dolly", r"doll(?:y|ies|ied|ying)|push(?:es|ed|ing)?[- ]in|pull(?:s|ed|ing)?[- ](?:out|back|away)|zoom\w*|"
+              r"(?:moves?|comes?) (?:in|closer|away|out|back)|approach\w*|track(?:s|ing)? (?:in|out)|closes? in|"
+              r"moves? toward"),
+    ("orbit", r"orbit\w*|circl\w*|revolv\w*|arc\w*|rotat\w* around|spin\w* around|goes around|moves around|360"),
+    ("pan", r"pan(?:s|ned|ning)?|swivel\w*"),
+    ("follow", r"follow\w*|track\w*|tail\w*|chase\w*|trail\w*"),
+)
+_CAM_MOVE = re.compile("|".join(rf"\b(?P<{name}>{pattern})\b" for name, pattern in _CAM_MOVES), re.I)
+_CAM_FOLLOW_WEAK = re.compile(r"\bbehind\b", re.I)  # "the camera stays behind him": only when nothing else
 _CAM_STATIC = re.compile(r"\b(static|still|locked|lock|fixed|stationary|tripod|steady|doesn't move|does not move|"
                          r"no (?:camera )?movement|stays put|stays|don't move|not move|frozen|unmoving)\b", re.I)
-_CAMERA_WORDS = re.compile(r"\b(camera|cam|shot|orbit\w*|lens|viewpoint|dolly|pan|panning|tracking shot|zoom\w*|locked[- ]off|tripod)\b", re.I)
+_CAMERA_WORDS = re.compile(
+    r"\b(camera|cam|shot|orbit\w*|lens|viewpoint|dolly|pan|pans|panned|panning|tracking shot|zoom\w*|locked[- ]off|"
+    r"tripod|whip[- ]?pan\w*|jib\w*|boom (?:up|down)|pedestal\w*|push(?:es|ing)?[- ]in|pull(?:s|ing)?[- ](?:out|back)|"
+    r"truck\w* (?:left|right)|crab\w* (?:left|right))\b"
+    r"|\b(?:crane[sd]?|craning|tilt\w*)\b(?!\s+(?:his|her|its|their)\s+(?:neck|head))", re.I)
+# Two camera moves that make one move together; the first named leads ("orbit left and dolly in").
+CAMERA_COMBINATIONS = {frozenset(p) for p in (("orbit", "dolly"), ("orbit", "crane"), ("follow", "crane"),
+                                              ("pan", "tilt"))}
 _OBJECT_PRONOUN = re.compile(r"\b(orbit\w*|circl\w*|follow\w*|track\w*)\s+(?:around\s+)?(him|her|them|it|the (?:character|subject|actor|robot))\b", re.I)
 
 
 def _is_camera_clause(text: str) -> bool:
     """Whether a clause says what the camera does (it names the camera as the one acting, or
     uses a camera move); "walks toward the camera" names it only as the character's goal."""
-    if not (_CAMERA_WORDS.search(text) or _OBJECT_PRONOUN.search(text)):
+    found = _CAMERA_WORDS.search(text) or _OBJECT_PRONOUN.search(text)
+    if not found:
         return False
-    return not _camera_is_only_a_goal(_tokens(text))
+    tokens = _tokens(text)
+    nouns = [i for i, t in enumerate(tokens) if t.word in lx.CAMERA_NOUNS]
+    if not nouns and _names_another_subject([t for t in tokens if t.end <= found.start()]):
+        return False  # "the robot zooms to the bench", "he pans for gold": the character acts
+    if nouns and _camera_is_an_object(tokens, nouns[0]):
+        return False  # "the robot high-fives the camera": the camera is what it acts on
+    return not _camera_is_only_a_goal(tokens)
+
+
+def _camera_is_an_object(tokens: list[_Token], at: int) -> bool:
+    """Whether the camera noun at `at` is the object of the character's verb: another subject
+    leads the clause and a verb, not a preposition, stands before the camera's article."""
+    j = at - 1
+    while j >= 0 and tokens[j].word in lx.DETERMINERS:
+        j -= 1
+    if j < 1 or j == at - 1:
+        return False
+    before = tokens[j].word
+    if before in _GOAL_PREPS | _AT_PREPS | _TOWARD_PREPS | {"by", "as", "while", "and", "then", "so", "is", "are"}:
+        return False
+    return _names_another_subject(tokens[:j]) and not _CAMERA_WORDS.search(
+        " ".join(t.word for t in tokens[:at]))
+
+
+def _names_another_subject(before: list[_Token]) -> bool:
+    """Whether the words before a camera word are a subject other than the camera: a pronoun,
+    or a noun phrase ("the robot", "Robot") that names no camera."""
+    words = [t.word for t in _strip_leading(before)
+             if t.word not in lx.SLOW_WORDS | lx.FAST_WORDS | lx.INTENSIFIERS | {"then", "now", "also"}]
+    if not words:
+        return False
+    return words[0] in lx.PRONOUNS - {"us", "me", "you"} or words[0] in lx.DETERMINERS or \
+        words[0] in lx.SCENE_NOUNS
 
 
 def _camera_is_only_a_goal(tokens: list[_Token]) -> bool:
@@ -379,29 +487,91 @@ def _is_locomotion_verb(word: str) -> bool:
     return verb is not None and verb.category == "locomotion"
 
 
-def _parse_camera(text: str) -> CameraPlan | None:
+def _camera_moves(text: str) -> list[CameraPlan]:
+    """The camera moves a clause names, in order, each read from its own words: "orbits left and
+    pans right" is an orbit to the left and a pan to the right. Static and "behind" count only
+    when the clause names no move."""
     low = text.lower()
+    found = [(m.start(), m.lastgroup) for m in _CAM_MOVE.finditer(low)]
+    moves: list[CameraPlan] = []
+    for n, (start, behaviour) in enumerate(found):
+        span = low[0 if n == 0 else start:found[n + 1][0] if n + 1 < len(found) else len(low)]
+        move = _camera_move(behaviour, span)
+        if moves and moves[-1].behaviour == move.behaviour:
+            moves[-1] = move  # "the camera pans, panning right": one pan
+        else:
+            moves.append(move)
+    if not moves and _CAM_STATIC.search(low):
+        moves.append(CameraPlan("static", {}, True))
+    if not moves and _CAM_FOLLOW_WEAK.search(low):
+        moves.append(_camera_move("follow", low))
+    return moves
+
+
+def _metres(low: str, default: float) -> float:
+    m = _DISTANCE.search(low)
+    return _number(m.group(1)) if m and m.group(2).lower().startswith("m") else default
+
+
+def _camera_move(behaviour: str, low: str) -> CameraPlan:
+    """One camera move with its parameters, read from the words that describe it."""
     side = _side(low)
-    if _CAM_ORBIT.search(low):
-        degrees = _written_angle_deg(low, full_words="full|whole|complete|all the way|360")
-        return CameraPlan("orbit", {"direction": side or "left", "degrees": degrees or 90.0}, True)
-    if _CAM_DOLLY.search(low):
+    vertical = "down" if re.search(r"\b(down\w*|lower\w*|descend\w*|sink\w*|drops?)\b", low) else "up"
+    degrees = _DEGREES.search(low)
+    if behaviour == "orbit":
+        angle = _written_angle_deg(low, full_words="full|whole|complete|all the way|360")
+        params = {"direction": side or "left", "degrees": angle or 90.0}
+    elif behaviour == "dolly":
         out = re.search(r"\b(out|back|away|farther|further|pull\w*)\b", low)
-        m = _DISTANCE.search(low)
-        dist = _number(m.group(1)) if m and m.group(2).lower().startswith("m") else 2.0
-        return CameraPlan("dolly", {"direction": "out" if out else "in", "distance_m": dist}, True)
-    if _CAM_PAN.search(low):
-        m = _DEGREES.search(low)
-        return CameraPlan("pan", {"direction": side or "right", "degrees": _degrees_value(m.group(1)) if m else 30.0}, True)
-    if _CAM_STATIC.search(low):
-        return CameraPlan("static", {}, True)
-    if _CAM_FOLLOW.search(low):
-        params = {"distance_m": 4.0, "height_m": 1.8}
-        m = _DISTANCE.search(low)
-        if m and m.group(2).lower().startswith("m"):
-            params["distance_m"] = _number(m.group(1))
-        return CameraPlan("follow", params, True)
-    return None
+        params = {"direction": "out" if out else "in", "distance_m": _metres(low, 2.0)}
+    elif behaviour == "pan" and re.search(r"\bpan\w*\s+(?:all\s+the\s+way\s+)?(?:a)?round\b", low):
+        params = {"direction": side or "right", "degrees": 180.0, "around": True}
+    elif behaviour == "pan":
+        params = {"direction": side or "right", "degrees": _degrees_value(degrees.group(1)) if degrees else 30.0}
+    elif behaviour == "whip_pan":
+        params = {"direction": side or "right", "degrees": _degrees_value(degrees.group(1)) if degrees else 90.0}
+    elif behaviour == "crane":
+        params = {"direction": vertical, "distance_m": _metres(low, 1.5)}
+    elif behaviour == "tilt":
+        params = {"direction": vertical, "degrees": _degrees_value(degrees.group(1)) if degrees else 20.0}
+    elif behaviour == "truck":
+        params = {"direction": side or "right", "distance_m": _metres(low, 2.0)}
+    elif behaviour == "follow":
+        params = {"distance_m": _metres(low, 4.0), "height_m": 1.8}
+    else:
+        params = {}
+    return CameraPlan(behaviour, params, True)
+
+
+def _describe_move(move: CameraPlan) -> str:
+    """'orbit left', 'dolly in', 'static camera': a move as the user would say it."""
+    name = move.behaviour.replace("_", " ")
+    return f"{name} {move.params['direction']}" if "direction" in move.params else \
+        ("static camera" if name == "static" else name)
+
+
+def _combine_camera_moves(moves: list[CameraPlan]) -> CameraPlan | None:
+    """One camera plan from the moves an instruction names: one move as is (the last reading of
+    a behaviour named twice wins), a meaningful pair (CAMERA_COMBINATIONS) as the first with the
+    second under "with"; any other pair is an error that names both moves."""
+    latest: dict[str, CameraPlan] = {}
+    for move in moves:
+        latest.pop(move.behaviour, None)
+        latest[move.behaviour] = move
+    ordered = sorted(latest.values(), key=lambda m: min(i for i, x in enumerate(moves) if x.behaviour == m.behaviour))
+    if not ordered:
+        return None
+    if len(ordered) == 1:
+        return ordered[0]
+    names = [_describe_move(m) for m in ordered]
+    if len(ordered) == 2 and frozenset(m.behaviour for m in ordered) in CAMERA_COMBINATIONS:
+        first, second = ordered
+        return CameraPlan(first.behaviour, {**first.params, "with": {"behaviour": second.behaviour, **second.params}},
+                          True)
+    pairs = ", ".join(" + ".join(sorted(p)) for p in sorted(CAMERA_COMBINATIONS, key=sorted))
+    raise InstructionError(
+        f'the camera is asked to {" and ".join(names)} at once; one camera can do one move, or these pairs '
+        f'together: {pairs}.', [f"camera {n}" if n != "static camera" else n for n in names])
 
 
 def _side(low: str) -> str | None:
@@ -461,6 +631,7 @@ class _Action:
     joiner: str = "then"
     verb_text: str = ""
     explicit_direction: bool = False
+    count: int = 1
 
 
 def _noun_phrase(tokens: list[_Token], i: int, text: str) -> tuple[str, int]:
@@ -595,7 +766,7 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
                 # "to the left", "to his right": a direction, read below; "to where he stood": no target
                 k = start
                 continue
-            if w == "to" and category == "gesture" and action not in _AIMED_GESTURES:
+            if w == "to" and category == "gesture" and action not in _AIMED_GESTURES and not entry.moves_if_directed:
                 consumed.update(range(k, end))  # "bows to the camera": whom it addresses, not a goal
                 k = end
                 continue
@@ -681,8 +852,11 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
     if action in ("turn", "spin"):
         direction, turn_deg = _turn(action, key, direction, low)
 
+    count = _count(low)
+    if action in ("turn", "spin"):
+        turn_deg *= count  # "spins twice": 720 degrees
     frames, factor = _duration_frames(low, fps)
-    weight = entry.weight * factor
+    weight = entry.weight * factor * _count_weight(count)
     if category == "locomotion" and frames is None:
         m = _DISTANCE.search(low)
         if m and speed > 0:
@@ -694,7 +868,7 @@ def _parse_action(clause: _Clause, verb: tuple[int, str, int], targets: _Targets
 
     out = [_Action(category, action, direction, round(speed, 3), target, float(turn_deg), text, frames,
                    weight, still=still, joiner=clause.joiner, verb_text=verb_text,
-                   explicit_direction=bool(directions) or entry.direction is not None)]
+                   explicit_direction=bool(directions) or entry.direction is not None, count=count)]
     if direction == "back and forth":
         half = None if frames is None else max(1, frames // 2)
         a, b = out[0], _Action(**{**out[0].__dict__})
@@ -778,7 +952,7 @@ def _is_fragment(tokens: list[_Token]) -> bool:
     """A clause without its own verb: "slowly", "for 2 seconds", "to the fountain"."""
     filler = (lx.SLOW_WORDS | lx.FAST_WORDS | lx.INTENSIFIERS | lx.CONNECTIVES | set(lx.DIRECTION_WORDS)
               | _TOWARD_PREPS | _AT_PREPS | {"for", "seconds", "second", "frames", "frame", "s", "f", "briefly",
-                                                "meters", "metres", "m", "steps", "again", "too", "once", "more",
+                                                "meters", "metres", "m", "steps", "again", "too", "once", "more", "twice", "thrice", "times",
                                                 "all", "way", "time", "while", "long", "moment", "bit"})
     words = [t.word for t in tokens]
     if any(_match_verb_at(tokens, i) for i in range(len(tokens))):
@@ -798,9 +972,33 @@ def _unknown_action_text(tokens: list[_Token], text: str, subject: str | None) -
             toks = toks[len(sub):]
     if toks and toks[0].word in lx.DETERMINERS and len(toks) > 2:
         toks = toks[2:]
+    elif len(toks) > 1 and toks[0].word in lx.SCENE_NOUNS and _VERB_FORM.search(toks[1].word):
+        toks = toks[1:]  # "robot breakdances": a subject without its article
     if not toks:
         return ""
-    return text[toks[0].start:toks[-1].end].lower()
+    words = text[toks[0].start:toks[-1].end].lower()
+    words = _COUNT.sub(" ", _DURATION.sub(" ", words))  # "breakdances for 2 seconds" -> "breakdances"
+    return " ".join(words.split())
+
+
+_FOLLOWS_VERBS = lx.DETERMINERS | lx.PRONOUNS | _TOWARD_PREPS | _AT_PREPS | set(lx.DIRECTION_WORDS) | \
+    {"around", "across", "through", "away", "up", "down", "off", "out", "again", "over"}
+_VERB_FORM = re.compile(r"^[a-z]{2,}(?:(?<![su])s|ed|ing)$")  # "levitates", "vanished", "yodelling"
+
+
+def _looks_like_verb(phrase: str, targets: _Targets) -> bool:
+    """Whether the first word of a clause outside the lexicon can be its verb: a verb form
+    ("levitates", "vanished", "yodelling"), or a bare word that is not a thing in the scene and is
+    followed by what follows verbs (nothing, an adverb, a preposition, an article). "fountain
+    please" and "big fountain" have no verb."""
+    words = phrase.split()
+    head, nxt = words[0].split("-")[-1], (words[1] if len(words) > 1 else "")  # "high-fives": "fives"
+    if head in lx.SCENE_NOUNS or head in lx.CAMERA_NOUNS or head in lx.NUMBER_WORDS or \
+            head in lx.DIRECTION_WORDS or targets.match(words[0], fuzzy=False) or not head.isalpha():
+        return False
+    if _VERB_FORM.search(head) or _other_verb(head):
+        return True
+    return not nxt or nxt in _FOLLOWS_VERBS or nxt.endswith("ly")
 
 
 # ----------------------------------------------------------------------------- timing
@@ -908,7 +1106,7 @@ def parse(text: str, targets=(), num_frames: int = 93, fps: float = 25.0, camera
     """Read an instruction into a timed `Plan` (see module docstring; JSON in docs/PLAN.md).
 
     `targets`: anchor names placed by the user (an iterable or a dict name -> position).
-    `camera`: the user's camera choice ("follow", "orbit", "static", "dolly", "pan", "keyframes"),
+    `camera`: the user's camera choice (one of CAMERA_BEHAVIOURS),
     which wins over the text. Raises InstructionError (with `.suggestions`) for empty, unusable
     or contradictory text and for targets that do not exist."""
     if not isinstance(text, str):
@@ -929,18 +1127,20 @@ def parse(text: str, targets=(), num_frames: int = 93, fps: float = 25.0, camera
     subject: str | None = None
     pending_fragment: list[_Clause] = []
     unknown: list[str] = []
+    warnings: list[str] = []
     clauses = _split_clauses(text)
     for number, clause in enumerate(clauses):
         toks = clause.tokens
         if _is_camera_clause(clause.text):
-            cam = _parse_camera(clause.text)
+            moves = _camera_moves(clause.text)
             char_at = _character_verb_index(toks)
-            if cam is not None:
-                cameras.append(cam)
-            elif char_at is None and re.search(r"\b(camera|cam)\b", clause.text, re.I):
+            cameras.extend(moves)
+            if not moves and char_at is None and re.search(r"\b(camera|cam)\b", clause.text, re.I):
                 raise InstructionError(f'"{clause.text}": what should the camera do?',
                                        ["camera follows", "camera orbits left", "static camera", "dolly in", "pan right"])
             if char_at is None:
+                if not moves:
+                    warnings.append(f'ignored "{clause.text}": it names no camera move and no action.')
                 continue
             rest_text = clause.text[toks[char_at].start:]  # "tracking shot of the robot sprinting"
             clause = _Clause(rest_text, _tokens(rest_text), clause.joiner)
@@ -956,11 +1156,16 @@ def parse(text: str, targets=(), num_frames: int = 93, fps: float = 25.0, camera
             clause = _Clause(joined, _tokens(joined), clause.joiner)
             pending_fragment = []
             toks = clause.tokens
-        verb = _find_verb(toks) or _fuzzy_verb(toks)
+        verb = _find_verb(toks)
+        if verb is None:
+            verb = _fuzzy_verb(toks)
+            if verb is not None:
+                warnings.append(f'read "{toks[verb[0]].word}" as "{verb[1]}".')
         if verb is None:
             words = [t.word for t in _strip_leading(toks)]
-            if words and words[0] in lx.DETERMINERS and (len(words) == 2 or len(words) == 3 and not
-                                                         re.search(r"(s|ed|ing)$", words[-1])):
+            noun_phrase = words and words[0] in lx.DETERMINERS and (
+                len(words) == 2 or len(words) == 3 and not re.search(r"(s|ed|ing)$", words[-1]))
+            if noun_phrase or (len(words) == 1 and words[0] in lx.SCENE_NOUNS and number < len(clauses) - 1):
                 if subject is None and not actions and number < len(clauses) - 1:
                     subject = clause.text  # "The robot: walks forward"
                 else:
@@ -973,33 +1178,36 @@ def parse(text: str, targets=(), num_frames: int = 93, fps: float = 25.0, camera
             if subject is None and not actions and len(lead) > 2 and lead[0].word in lx.DETERMINERS:
                 subject = clause.text[lead[0].start:lead[1].end]
             phrase = _unknown_action_text(toks, clause.text, subject)
-            if not phrase:
+            if not phrase or not _looks_like_verb(phrase, index):
                 unknown.append(clause.text)
                 continue
             frames, factor = _duration_frames(clause.text.lower(), fps)
+            count = _count(clause.text.lower())
+            warnings.append(f'"{phrase.split()[0]}" is not a verb AniX knows: kept as a gesture in place '
+                            f'("{phrase}"); the character does not travel.')
             actions.append(_Action("gesture", phrase, None, 0.0, None, 0.0, clause.text, frames,
-                                   1.5 * factor, joiner=clause.joiner, verb_text=phrase))
+                                   1.5 * factor * _count_weight(count), joiner=clause.joiner, verb_text=phrase,
+                                   count=count))
             continue
         if subject is None and not actions:
             subject = _subject_span(toks, verb[0], clause.text)
         actions.extend(_parse_action(clause, verb, index, fps))
 
     if not actions and not cameras:
-        what = f' ("{unknown[0]}" is not an action)' if unknown and unknown[0].strip() else ""
+        what = f' ("{unknown[0]}" has no verb)' if unknown and unknown[0].strip() else ""
         raise InstructionError(f"no action found in the instruction{what}: describe what the character does.",
                                EXAMPLES[:3])
-    behaviours = {c.behaviour for c in cameras}
-    if len(behaviours) > 1:
-        raise InstructionError(f'the camera is asked to do {" and ".join(sorted(behaviours))} at once; pick one.',
-                               [f"camera {b}s" if b != "static" else "static camera" for b in sorted(behaviours)])
+    warnings.extend(f'ignored "{u}": it has no verb.' for u in unknown if u.strip())
+    warnings.extend(f'ignored "{c.text}": it says no action.' for c in pending_fragment)
+    text_camera = _combine_camera_moves(cameras)
     actions = _merge_simultaneous(actions)
     if not actions or all(a.frames is not None for a in actions) and sum(a.frames for a in actions) < num_frames:
         actions.append(_Action("idle", "stand", None, 0.0, None, 0.0, "", None, 1.0))
     bounds = _assign_frames(actions, num_frames)
-    segments = [Segment(a.category, a.action, a.direction, a.speed_mps, s, e, a.target, a.turn_deg, a.text)
+    segments = [Segment(a.category, a.action, a.direction, a.speed_mps, s, e, a.target, a.turn_deg, a.text, a.count)
                 for a, (s, e) in zip(actions, bounds)]
-    if cameras:
-        cam_plan = cameras[-1]
+    if text_camera is not None:
+        cam_plan = text_camera
     elif any(s.category == "locomotion" for s in segments):
         cam_plan = default_camera("follow")
     else:
@@ -1007,4 +1215,5 @@ def parse(text: str, targets=(), num_frames: int = 93, fps: float = 25.0, camera
     if camera is not None:
         cam_plan = (CameraPlan(camera, dict(cam_plan.params), True) if camera == cam_plan.behaviour
                     else CameraPlan(camera, default_camera(camera).params, True))
-    return Plan(text=text, segments=segments, camera=cam_plan, num_frames=num_frames, fps=float(fps), subject=subject)
+    return Plan(text=text, segments=segments, camera=cam_plan, num_frames=num_frames, fps=float(fps), subject=subject,
+                warnings=warnings)

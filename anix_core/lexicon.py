@@ -79,6 +79,18 @@ VERBS: dict[str, Verb] = {
     "flee": _loco("run", 4.5), "charge": _loco("run", 5.0), "gallop": _loco("run", 4.0),
     "sprint": _loco("sprint", 6.0), "dash": _loco("sprint", 6.0), "race": _loco("sprint", 6.0),
     "bolt": _loco("sprint", 6.0), "zoom": _loco("sprint", 6.0),
+    # slang and vivid verbs of going somewhere ("legs it", "books it", "scarpers")
+    "leg it": _loco("run", 4.0), "book it": _loco("run", 4.0), "peg it": _loco("run", 4.0),
+    "hightail": _loco("run", 4.0), "hightail it": _loco("run", 4.0), "hotfoot": _loco("run", 4.0),
+    "hotfoot it": _loco("run", 4.0), "scarper": _loco("run", 4.0), "skedaddle": _loco("run", 4.0),
+    "scram": _loco("run", 4.0), "barrel": _loco("run", 4.5), "hurtle": _loco("sprint", 6.0),
+    "careen": _loco("run", 4.5), "dart": _loco("sprint", 6.0), "streak": _loco("sprint", 6.0),
+    "tear off": _loco("sprint", 6.0), "make a break": _loco("run", 4.0), "make a dash": _loco("sprint", 6.0),
+    "hoof it": _loco("walk", 1.4), "make tracks": _loco("walk", 1.5), "hustle": _loco("jog", 2.8),
+    "scoot": _loco("jog", 2.5), "scuttle": _loco("jog", 2.8), "skitter": _loco("jog", 2.8),
+    "bound": _loco("jog", 3.0), "strut": _loco("walk", 1.3), "swagger": _loco("walk", 1.2),
+    "sashay": _loco("walk", 1.2), "traipse": _loco("walk", 1.1), "toddle": _loco("walk", 0.9),
+    "lumber": _loco("walk", 1.0), "tramp": _loco("walk", 1.2), "schlep": _loco("walk", 1.0),
     # other gaits
     "sneak": _loco("sneak", 0.7), "tiptoe": _loco("sneak", 0.7), "creep": _loco("sneak", 0.7),
     "prowl": _loco("sneak", 0.7), "stalk": _loco("sneak", 0.8), "slink": _loco("sneak", 0.7),
@@ -106,6 +118,8 @@ VERBS: dict[str, Verb] = {
     "watch": _gest("look"), "scan": _gest("look", 2.0, "around"), "shrug": _gest("shrug", 1.0),
     "kneel": _gest("kneel"), "kneel down": _gest("kneel"), "crouch": _gest("crouch"),
     "crouch down": _gest("crouch"), "squat": _gest("crouch"), "duck": _gest("crouch", 1.0),
+    "hide": _gest("crouch"), "cower": _gest("crouch"), "tumble": _gest("fall"),
+    "keel over": _gest("fall"), "crane neck": _gest("look"),
     "stand up": _gest("stand up"), "get up": _gest("stand up"), "rise": _gest("stand up"),
     "lie down": _gest("lie down", 2.0), "fall": _gest("fall"), "fall down": _gest("fall"),
     "collapse": _gest("fall"), "trip": _gest("fall", 1.0), "punch": _gest("punch"), "box": _gest("punch", 2.0),
@@ -156,7 +170,8 @@ IRREGULAR = {
     "snuck": "sneak", "spun": "spin", "fought": "fight", "shook": "shake", "swept": "sweep",
     "dug": "dig", "got": "get", "rose": "rise", "risen": "rise", "strode": "stride", "swung": "swing",
     "sang": "sing", "sung": "sing", "spoke": "speak", "spoken": "speak", "wrote": "write",
-    "written": "write", "fled": "flee", "rang": "ring", "bitten": "bite",
+    "written": "write", "fled": "flee", "rang": "ring", "bitten": "bite", "hid": "hide",
+    "hidden": "hide", "tore": "tear", "torn": "tear", "made": "make",
 }
 
 # Words that start a noun phrase and so are never the verb of a clause.
@@ -202,6 +217,25 @@ CAMERA_VERBS = {"circle", "pull", "push", "move", "rotate", "spin", "spin around
 CAMERA_NOUNS = {"camera", "cam", "shot", "view", "lens", "cameraman", "viewpoint"}
 # Words that, as a goal ("walks toward the camera"), mean the shot's camera.
 CAMERA_TARGET_WORDS = {"camera", "cam", "viewer", "us", "me", "lens", "audience", "screen"}
+
+# Common English verbs that are not actions of the lexicon ("feels dizzy", "is happy", "wants to
+# run"): never read as a misspelling of a lexicon verb ("feels" is not "flees"), and a clause led
+# by one is kept as the user's words with a warning.
+OTHER_VERBS = {"be", "is", "are", "am", "was", "were", "been", "being", "feel", "seem", "become", "want",
+               "like", "love", "hate", "need", "know", "see", "hear", "say", "tell", "ask", "let", "use",
+               "find", "leave", "call", "show", "bring", "happen", "appear", "grow", "lose", "meet", "learn",
+               "change", "lead", "understand", "allow", "add", "spend", "win", "offer", "remember", "consider",
+               "buy", "send", "expect", "build", "fly", "float", "levitate", "glide", "skate", "ski", "swim",
+               "slide", "slip", "roll", "fix", "sew", "cook", "paint", "draw", "seek", "search", "hunt",
+               "smell", "taste", "hum", "chant", "mumble", "whisper", "grin", "wink", "pout", "sulk",
+               "fidget", "vanish", "teleport", "transform", "explode", "glow", "shine", "melt",
+               "fade", "faint", "sleep", "wake", "dream", "die", "bleed", "heal", "hesitate", "panic", "worry"}
+
+# Things found in scenes: a clause that starts with one ("fountain please") has no verb.
+SCENE_NOUNS = {"fountain", "bench", "pillar", "column", "tree", "wall", "door", "window", "chair", "table",
+               "statue", "car", "house", "building", "stairs", "steps", "floor", "ground", "grass", "courtyard",
+               "garden", "park", "street", "road", "path", "box", "ball", "robot", "character", "man", "woman",
+               "person", "guy", "girl", "boy", "dog", "cat", "big", "small", "red", "blue", "yellow", "green"}
 
 # Strings that are clearly not an instruction.
 NOISE_WORDS = {"hello", "hi", "hey", "test", "testing", "asdf", "qwerty", "lorem", "ipsum", "foo",

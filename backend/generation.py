@@ -24,7 +24,7 @@ from dataclasses import dataclass
 TEST_GENERATORS = ("pattern",)
 # request option -> generator keyword, per generator
 GENERATOR_KWARGS = {
-    "blockout": ("shadow", "bob", "shadow_strength", "occlusion_margin_m", "blend_sharpness"),
+    "blockout": ("shadow", "bob", "shadow_strength", "occlusion_margin_m", "blend_sharpness", "caption"),
     "render": ("overlay",),
     "anix": ("num_inference_steps", "guidance_scale"),
 }

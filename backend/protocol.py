@@ -327,6 +327,7 @@ GENERATOR_OPTIONS = {
         "shadow_strength": {"type": "number", "min": 0.0, "max": 1.0, "default": 0.45},
         "occlusion_margin_m": {"type": "number", "min": 0.0, "max": 10.0, "default": 0.3},
         "blend_sharpness": {"type": "number", "min": 0.1, "max": 20.0, "default": 2.0},
+        "caption": {"type": "bool", "default": False},
     },
     "render": {
         **_COMMON_OPTIONS,

@@ -64,7 +64,7 @@ def test_a_gesture_in_place_is_framed_from_the_front(courtyard, robot_views):
 def test_a_pillar_between_camera_and_character_hides_it(courtyard, robot_views):
     # the yellow pillar (4, -4), radius 0.35, stands between the camera and the robot
     cam = Camera.look_at([4.0, -8.0, 1.2], [4.0, 0.0, 0.9], 208, 120, fov_x_deg=40)
-    cond = build_conditioning(shot_for(courtyard, robot_views, "the robot waves", (4.85, -1.0, 0.0), 0, frames=2,
+    cond = build_conditioning(shot_for(courtyard, robot_views, "the robot stands still", (4.85, -1.0, 0.0), 0, frames=2,
                                        cameras=[cam]))
     frames = create("blockout").generate(cond)
     scene = (np.clip(cond.scene_video, 0, 1) * 255 + 0.5).astype(np.uint8)
@@ -129,3 +129,82 @@ def test_blockout_composites_93_frames_at_832x480_quickly(courtyard, robot_views
     assert frames.shape == (93, 480, 832, 3)
     assert (frames != 128).any(axis=(1, 2, 3)).all()  # the robot is in every frame
     assert elapsed < 20.0
+
+
+# ----------------------------------------------------------------------------- gestures and caption
+FRONT_CAM = Camera.look_at([-2.5, 1.5, 1.2], [-2.5, -4.0, 0.9], 208, 120, fov_x_deg=50)
+
+
+def gesture_shot(courtyard, robot_views, text, frames=12, **options):
+    """A shot of the robot at (-2.5, -4) facing the camera, and where its pixels are: those that
+    differ from the scene-only render, above the feet (the contact shadow is below)."""
+    cond = build_conditioning(shot_for(courtyard, robot_views, text, (-2.5, -4.0, 0.0), 90, frames=frames,
+                                       cameras=[FRONT_CAM]))
+    out = create("blockout", **options).generate(cond)
+    scene = (np.clip(cond.scene_video, 0, 1) * 255 + 0.5).astype(np.uint8)
+    drawn = np.abs(out.astype(int) - scene).max(axis=-1) > 12
+    (foot_uv,), _ = FRONT_CAM.project(np.array([[-2.5, -4.0, 0.0]]))
+    drawn[:, int(foot_uv[1]) - 2:] = False
+    return out, scene, drawn
+
+
+def top_row(mask):
+    return int(np.nonzero(mask.any(axis=1))[0].min())
+
+
+def centre_x(mask):
+    return float(np.nonzero(mask)[1].mean())
+
+
+def test_a_bow_tips_the_character_so_its_top_comes_down(courtyard, robot_views):
+    _, _, drawn = gesture_shot(courtyard, robot_views, "the robot bows")
+    assert top_row(drawn[6]) >= top_row(drawn[0]) + 4
+
+
+def test_a_wave_shakes_the_character_side_to_side(courtyard, robot_views):
+    _, _, drawn = gesture_shot(courtyard, robot_views, "the robot waves")
+    xs = [centre_x(m) for m in drawn]
+    assert max(xs) - min(xs) > 3.0
+    assert np.diff(np.sign(np.diff(xs))).any()  # it goes back and forth, not one way
+    _, _, still = gesture_shot(courtyard, robot_views, "the robot stands still")
+    assert np.ptp([centre_x(m) for m in still]) < 0.5
+
+
+def test_a_jump_lifts_the_character_once_per_count(courtyard, robot_views):
+    _, _, drawn = gesture_shot(courtyard, robot_views, "the robot jumps twice", frames=16)
+    tops = np.array([top_row(m) for m in drawn])
+    assert tops.min() <= tops[0] - 5
+    risen = tops < tops[0] - 2
+    assert np.count_nonzero(np.diff(risen.astype(int)) == 1) == 2  # two separate lifts
+
+
+def test_the_caption_is_burnt_in_only_when_asked(courtyard, robot_views):
+    plain, scene, _ = gesture_shot(courtyard, robot_views, "the robot waves", frames=3)
+    captioned, _, _ = gesture_shot(courtyard, robot_views, "the robot waves", frames=3, caption=True)
+    corner = (slice(0, 12), slice(0, 60))
+    assert np.array_equal(plain[(slice(None),) + corner], scene[(slice(None),) + corner])
+    assert (captioned[(slice(None),) + corner] != scene[(slice(None),) + corner]).any(axis=(1, 2, 3)).all()
+    assert not np.array_equal(captioned[0][corner], captioned[1][corner])  # the frame number changes
+
+
+def test_every_action_gets_a_visible_pose_and_standing_or_travelling_gets_none():
+    from anix_core.generators.gestures import UPRIGHT, motion_kind, pose
+    from anix_core.instructions import Segment
+
+    def mid_pose(action, category="gesture"):
+        return pose(Segment(category, action, None, 0.0, 0, 20, None), 4)
+
+    for action in ("bow", "wave", "jump", "crouch", "fall", "levitates", "dance", "nod"):
+        assert mid_pose(action) != UPRIGHT, action
+    assert motion_kind("levitates", "gesture") == "sway"
+    assert mid_pose("stand", "idle") == UPRIGHT and mid_pose("walk", "locomotion") == UPRIGHT
+
+
+def test_a_spin_shows_the_back_then_the_front_again(courtyard, robot_views):
+    cond = build_conditioning(shot_for(courtyard, robot_views, "the robot spins", (-2.5, -4.0, 0.0), 90, frames=12,
+                                       cameras=[FRONT_CAM]))
+    frames = create("blockout").generate(cond)
+    seen = [character_colours(frames[i:i + 1], cond.mask_video[i:i + 1]) for i in range(12)]
+    backs = [i for i, (dark, cyan) in enumerate(seen) if dark > 0.04 and cyan < 0.002]
+    fronts = [i for i, (dark, cyan) in enumerate(seen) if cyan > 0.004 and dark < 0.02]
+    assert backs and fronts and fronts[0] < backs[0] < fronts[-1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 # Modules that contribute subcommands, in help order. A module missing optional heavy
 # dependencies must still import: it imports them inside its command functions.
@@ -45,13 +46,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(args.command)
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("anix: interrupted", file=sys.stderr)
         return 130
-    except (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+    except (UserError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
+            IsADirectoryError) as exc:
         print(f"anix {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _one_line_warning(command: str):
+    """showwarning that prints "anix COMMAND: warning: MESSAGE" (a dropped NaN splat, an ignored
+    SPZ extension), not Python's file, line and source."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"anix {command}: warning: {message}", file=file or sys.stderr)
+
+    return show
 
 
 if __name__ == "__main__":

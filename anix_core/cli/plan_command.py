@@ -29,6 +29,37 @@ def parse_xyz(text: str, flag: str) -> tuple[float, float, float]:
     return values
 
 
+def check_range(value: float, flag: str, lo: float, hi: float, unit: str = "") -> float:
+    """`value` when lo <= value <= hi (and finite), else an error naming `flag` and the range."""
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise ValueError(f"{flag} {value:g}: must be between {lo:g} and {hi:g}{unit}")
+    return value
+
+
+def check_frames(frames: int, fps: float) -> None:
+    """--frames within the backend's limit (one limit for every way of making a shot), --fps > 0."""
+    from backend.protocol import MAX_FRAMES
+
+    if not 1 <= frames <= MAX_FRAMES:
+        raise ValueError(f"--frames {frames}: must be between 1 and {MAX_FRAMES}")
+    if not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"--fps {fps:g}: must be a positive number of frames per second")
+
+
+def check_out_folder(path, flag: str = "--out") -> None:
+    """An output folder: it may exist (as a folder) or not yet, but must not be a file."""
+    from pathlib import Path
+
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{flag} {path}: is an existing file; give a folder (created when missing)")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{flag} {path}: {parent} is a file, so the folder cannot be created")
+            break
+
+
 def parse_targets(specs, positions_required: bool = True) -> dict[str, tuple[float, float, float] | None]:
     """['fountain=0,0,0', ...] -> {'fountain': (0.0, 0.0, 0.0)}; a bare name (no position) is
     allowed only when not `positions_required`, and maps to None."""
@@ -50,6 +81,7 @@ def add_targets_option(parser) -> None:
 
 
 def plan_command(args) -> int:
+    check_frames(args.frames, args.fps)
     targets = parse_targets(args.targets, positions_required=False)
     plan = parse(args.text, targets=targets, num_frames=args.frames, fps=args.fps, camera=args.camera)
     json.dump(plan.to_dict(), sys.stdout, indent=2)

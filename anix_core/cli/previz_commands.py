@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from anix_core.cli.plan_command import accept_negative_values, add_targets_option, parse_targets, parse_xyz, register_plan
+from anix_core.cli.plan_command import (accept_negative_values, add_targets_option, check_frames, check_out_folder,
+                                        check_range, parse_targets, parse_xyz, register_plan)
 from anix_core.views import load_view, load_views
 
 CAMERA_CHOICES = ("follow", "orbit", "static", "dolly", "pan")
+CHARACTER_HEIGHT_M = (0.1, 10.0)   # --height-m: a toy to a giant, still a person-sized billboard
+SCENE_MARGIN_FRACTION, SCENE_MARGIN_MIN_M = 0.25, 2.0  # how far outside the scene an anchor may stand
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -30,9 +34,11 @@ def default_anchor(scene) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- the shot
-def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool = True) -> dict:
+def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool = True,
+               generator_options: dict | None = None) -> dict:
     """Plan, condition and generate a shot; write frames/, shot.mp4, scene.mp4, mask.mp4,
     plan.json and plan.png into `out_dir`. Returns a summary with paths and timings (seconds).
+    `generator_options` go to the generator's constructor (the demo's caption).
 
     The videos and PNGs are written by background threads (ffmpeg and PNG encoding release the
     GIL): the conditioning videos while the generator runs, the shot as soon as it is done."""
@@ -50,7 +56,7 @@ def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool =
     with ThreadPoolExecutor(max_workers=3) as writers:
         pending = [writers.submit(write_mp4, cond.scene_video, out / "scene.mp4", fps=shot.fps),
                    writers.submit(write_mp4, _mask_frames(cond.mask_video), out / "mask.mp4", fps=shot.fps)]
-        frames = create(generator).generate(cond, on_progress=progress)
+        frames = create(generator, **(generator_options or {})).generate(cond, on_progress=progress)
         t2 = time.perf_counter()
         pending += [writers.submit(write_pngs, frames, out / "frames"),
                     writers.submit(write_mp4, frames, out / "shot.mp4", fps=shot.fps)]
@@ -63,7 +69,8 @@ def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool =
             job.result()  # re-raises a writer's error
     t3 = time.perf_counter()
     return {"out": out, "mp4": out / "shot.mp4", "frames": len(frames), "conditioning_s": t1 - t0,
-            "generate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0}
+            "generate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0,
+            "warnings": list(getattr(motion.plan, "warnings", []))}
 
 
 def _mask_frames(masks: np.ndarray):
@@ -111,12 +118,21 @@ def previz_command(args) -> int:
     from anix_core.splats import load
 
     _check_shot_size(args.frames, args.fps, args.width, args.height)
+    check_out_folder(args.out)
+    check_range(args.height_m, "--height-m", *CHARACTER_HEIGHT_M, " metres")
+    check_range(args.heading, "--heading", -3600.0, 3600.0, " degrees")
+    for value in args.background:
+        check_range(value, "--background", 0.0, 1.0, " (R G B, each 0..1)")
     anchor = np.array(parse_xyz(args.anchor, "--anchor")) if args.anchor else None
     targets = {name: np.array(xyz) for name, xyz in parse_targets(args.targets).items()}
     behaviour, cameras = _cameras_argument(args.camera, args.frames)
     parse(args.instruction, targets=targets, num_frames=args.frames, fps=args.fps, camera=behaviour)  # fail before loading
     views = load_views(args.views)
     scene = load(args.scene)
+    if anchor is not None:
+        check_inside_scene(anchor, scene, "--anchor")
+    for name, xyz in targets.items():
+        check_inside_scene(xyz, scene, f"--targets {name}=")
     width, height = (cameras[0].width, cameras[0].height) if cameras else (args.width, args.height)
     shot = ShotSpec(scene=scene, views=views,
                     anchor=Anchor(default_anchor(scene) if anchor is None else anchor, math.radians(args.heading),
@@ -128,11 +144,19 @@ def previz_command(args) -> int:
     return 0
 
 
+def check_inside_scene(xyz, scene, flag: str) -> None:
+    """A position on the command line must lie within the scene's bounds, give or take a margin
+    (a quarter of the scene's size, at least 2 m): 94 m outside a 12 m courtyard is a typo."""
+    lo, hi = (np.asarray(b, float) for b in scene.bounds())
+    margin = np.maximum(SCENE_MARGIN_FRACTION * (hi - lo).max(), SCENE_MARGIN_MIN_M)
+    if np.any(xyz < lo - margin) or np.any(xyz > hi + margin):
+        box = lambda v: "(" + ", ".join(f"{c:.1f}" for c in v) + ")"  # noqa: E731
+        raise ValueError(f"{flag}{'' if flag.endswith('=') else ' '}{','.join(f'{c:g}' for c in xyz)}: outside the "
+                         f"scene, whose bounds are {box(lo)} to {box(hi)} metres; stay within {margin:.1f} m of them")
+
+
 def _check_shot_size(frames: int, fps: float, width: int, height: int) -> None:
-    if not 1 <= frames <= 2000:
-        raise ValueError(f"--frames {frames}: must be between 1 and 2000")
-    if fps <= 0:
-        raise ValueError(f"--fps {fps}: must be positive")
+    check_frames(frames, fps)
     if not (16 <= width <= 8192 and 16 <= height <= 8192):
         raise ValueError(f"--width {width} --height {height}: each must be between 16 and 8192 pixels")
 
@@ -142,6 +166,7 @@ def demo_command(args) -> int:
     from anix_core.shot import Anchor, ShotSpec
 
     _check_shot_size(args.frames, 25.0, args.width, args.height)
+    check_out_folder(args.out)
     views = {name: load_view(p) for name, p in demo.view_paths().items()}
     scene = demo.load_scene()
     shot = ShotSpec(scene=scene, views=views,
@@ -150,11 +175,14 @@ def demo_command(args) -> int:
                     height=args.height, seed=0, camera_behaviour=None,
                     targets={k: np.array(v) for k, v in demo.DEFAULT_TARGETS.items()},
                     options={"background": demo.BACKGROUND, "backend": "cpu"})  # no torch import, no gsplat build
-    _report(run_previz(shot, args.out, generator="blockout", show_progress=not args.quiet))
+    _report(run_previz(shot, args.out, generator="blockout", show_progress=not args.quiet,
+                       generator_options={"caption": not args.no_caption}))
     return 0
 
 
 def _report(summary: dict) -> None:
+    for line in summary.get("warnings", []):
+        print(f"anix: warning: {line}", file=sys.stderr)  # words read on a guess (docs/PLAN.md)
     print(f"{summary['frames']} frames in {summary['total_s']:.1f} s "
           f"(conditioning {summary['conditioning_s']:.1f} s, generator {summary['generate_s']:.1f} s, "
           f"writing {summary['write_s']:.1f} s)")
@@ -200,4 +228,6 @@ def register(subparsers) -> None:
     d.add_argument("--width", type=int, default=832)
     d.add_argument("--height", type=int, default=480)
     d.add_argument("--quiet", action="store_true", help="no progress bars")
+    d.add_argument("--no-caption", action="store_true",
+                   help="leave out the burnt-in frame number and action (shown by default in the demo)")
     d.set_defaults(func=demo_command)

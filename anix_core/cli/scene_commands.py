@@ -124,6 +124,7 @@ def _parse_background(text: str) -> tuple[float, float, float]:
 def _render(args) -> int:
     from tqdm import tqdm
 
+    from anix_core.cli.plan_command import check_out_folder
     from anix_core.render import iter_render, resolve_backend
     from anix_core.splats import load
     from anix_core.video import frame_name, write_mp4, write_png
@@ -135,6 +136,7 @@ def _render(args) -> int:
     if args.fps <= 0:
         raise ValueError(f"--fps: must be positive, got {args.fps}")
     background = _parse_background(args.background)
+    check_out_folder(args.out)
     backend = resolve_backend(args.backend)
     scene = load(args.file)
     if args.orbit:
