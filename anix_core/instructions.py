@@ -322,7 +322,12 @@ def _unknown_verb_follows(toks: list[_Token], and_at: int, j: int) -> bool:
         return False
     ending = re.search(r"(s|ed|ing)$", word).group(1)
     before = [t.word for t in toks[:and_at] if _lemma(t.word) in lx.VERBS or _lemma(t.word) in lx.PHRASE_INDEX]
-    return bool(nxt) and nxt in _FOLLOWS_VERBS and any(b.endswith(ending) for b in before)
+    if not any(b.endswith(ending) for b in before):
+        return False
+    if not nxt or nxt in _COUNT_WORDS:  # "... and florps", "... and zorbles twice"
+        # a plural of a scene noun ends a noun phrase ("past the benches and trees"), not a clause
+        return not any(w in lx.SCENE_NOUNS for w in (word[:-1], word[:-2]))
+    return nxt in _FOLLOWS_VERBS
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -983,6 +988,7 @@ def _unknown_action_text(tokens: list[_Token], text: str, subject: str | None) -
 
 _FOLLOWS_VERBS = lx.DETERMINERS | lx.PRONOUNS | _TOWARD_PREPS | _AT_PREPS | set(lx.DIRECTION_WORDS) | \
     {"around", "across", "through", "away", "up", "down", "off", "out", "again", "over"}
+_COUNT_WORDS = {"once", "twice", "thrice"} | set(lx.NUMBER_WORDS)
 _VERB_FORM = re.compile(r"^[a-z]{2,}(?:(?<![su])s|ed|ing)$")  # "levitates", "vanished", "yodelling"
 
 

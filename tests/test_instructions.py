@@ -293,6 +293,16 @@ def test_unknown_verbs_are_kept_with_a_warning_naming_the_word():
     assert Plan.from_dict(json.loads(json.dumps(plan.to_dict()))).warnings == plan.warnings
 
 
+def test_an_unknown_verb_ending_the_sentence_after_and_is_its_own_clause_not_part_of_the_target():
+    plan = parse("runs to the bench and florps", targets=["bench"])
+    assert [(s.action, s.target) for s in plan.segments] == [("run", "bench"), ("florps", None)]
+    assert '"florps"' in plan.warnings[0]
+    twice = parse("runs to the bench and zorbles twice", targets=["bench"]).segments[1]
+    assert (twice.action, twice.count) == ("zorbles", 2)
+    # plurals of scene nouns stay in the noun phrase
+    assert [s.action for s in parse("jogs past the benches and trees", targets=["bench"]).segments] == ["jog"]
+
+
 def test_a_clause_that_is_not_an_action_is_named_in_a_warning_not_dropped_silently():
     plan = parse("walks forward, asdf")
     assert [s.action for s in plan.segments] == ["walk"]
