@@ -22,6 +22,8 @@ TARGET_CLEARANCE_M = 0.15              # how far the root stops from a target's 
 TURN_RATE_RAD_S = math.radians(300.0)  # fastest turn while moving
 WAYPOINT_REACHED_M = 0.35              # a route's waypoint counts as passed this close...
 ROUTE_MARGIN_M = 0.1                   # ...and routes keep this much more than the body's clearance
+ARRIVED_M = 0.3                        # a target this close (past its stop radius) counts as reached
+AROUND_MARGIN_M = 0.3                  # "around" keeps this much more than the body's clearance
 
 
 @dataclass
@@ -29,7 +31,9 @@ class MotionPlan:
     """Per-frame character motion and cameras.
 
     root_positions [F,3] feet on the ground (metres); headings [F] radians; speeds [F] m/s;
-    plan: the `Plan` it came from; cameras: one `Camera` per frame.
+    plan: the `Plan` it came from; cameras: one `Camera` per frame; warnings: what the plan
+    could not do as asked (a target not reached, frames where no camera sees the character),
+    one sentence each.
     """
 
     root_positions: np.ndarray
@@ -42,6 +46,7 @@ class MotionPlan:
     fps: float = 25.0
     height_m: float = 1.8
     targets: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
 
     @property
     def distances(self) -> np.ndarray:
@@ -61,6 +66,7 @@ class MotionPlan:
             "speeds_mps": np.round(self.speeds, 3).tolist(),
             "targets": {k: np.round(np.asarray(v, float), 4).tolist() for k, v in self.targets.items()},
             "cameras": [c.to_dict() for c in self.cameras],
+            "warnings": list(self.warnings),
         }
 
 
@@ -87,13 +93,15 @@ _DIRECTION_OFFSETS = {"forward": 0.0, "left": math.pi / 2, "right": -math.pi / 2
 
 
 def plan_root_path(plan, anchor, num_frames: int, fps: float, ground: Ground,
-                   grid: OccupancyGrid | None = None, targets: dict | None = None):
+                   grid: OccupancyGrid | None = None, targets: dict | None = None, warnings: list | None = None):
     """Per-frame root positions [F,3], headings [F] and speeds [F] for the plan's segments.
 
     Locomotion moves the character with eased acceleration and a speed limit, turning at a
     bounded rate, toward a target (stopping just outside its footprint) or along a direction,
-    and stops before obstacles in `grid`. Other segments keep the root still and may turn it
-    (`turn_deg`), eased over the segment."""
+    and stops before obstacles in `grid`; "around" runs a circle of constant radius outside the
+    target's footprint, the way the character already faces. Each segment keeps its verb's speed;
+    a target it cannot reach in its frames adds a sentence to `warnings`. Other segments keep the
+    root still and may turn it (`turn_deg`), eased over the segment."""
     targets = {k: np.asarray(v, np.float64) for k, v in (targets or {}).items()}
     dt = 1.0 / float(fps)
     height_m = float(anchor.height_m)
@@ -117,8 +125,11 @@ def plan_root_path(plan, anchor, num_frames: int, fps: float, ground: Ground,
         if state is None:
             state = seg_state[k] = _start_segment(seg, heading, pos, targets, grid, clearance)
             state["speed"] = _segment_speed(seg, state, pos, (min(end, num_frames) - i) * dt)
+        state["end_pos"] = positions[-1]
         next_moves = k + 1 < len(segments) and _moves(segments[k + 1]) and _seg(segments[k + 1], "start_frame", 0) <= end
-        if state["moving"]:
+        if state["moving"] and state["direction"] == "around":
+            pos, heading, v = _circle_step(state, pos, heading, v, (end - i - 1) * dt, next_moves, dt)
+        elif state["moving"]:
             speed = state["speed"]
             a = _accel_for(speed)
             desired = state["facing"]
@@ -137,12 +148,7 @@ def plan_root_path(plan, anchor, num_frames: int, fps: float, ground: Ground,
                     to = route[0] - pos
                     dist = float(np.hypot(*to))
                     remaining = max(0.0, route_length(pos, route) - state["stop_radius"])
-                if state["direction"] == "around":
-                    radial = math.atan2(to[1], to[0])
-                    err = (dist - state["orbit_radius"]) / max(state["orbit_radius"], 0.5)
-                    desired = radial + math.pi + state["orbit_sign"] * (math.pi / 2 - np.clip(err, -0.8, 0.8))
-                    remaining = math.inf
-                elif dist > 1e-6:
+                if dist > 1e-6:
                     desired = math.atan2(to[1], to[0])
             elif state["turn"]:
                 desired = state["facing"]
@@ -171,21 +177,59 @@ def plan_root_path(plan, anchor, num_frames: int, fps: float, ground: Ground,
                 duration = max(1, min(end - start, int(round(max(0.5, abs(state["turn"]) / math.radians(240)) * fps))))
                 t = _smoothstep((i + 1 - start) / duration)
                 heading = state["start_heading"] + state["turn"] * t
+    if warnings is not None:
+        warnings.extend(_unreached(segments, seg_state, pos, num_frames, fps))
     xy = np.array(positions)
     z = ground.height_at(xy)
     return np.c_[xy, z], np.array(headings), np.array(speeds)
 
 
 def _segment_speed(seg, state, pos, duration_s: float) -> float:
-    """The segment's speed, raised (up to 1.6x, a brisker gait) when a target would otherwise
-    not be reached before the segment ends."""
-    speed = float(_seg(seg, "speed_mps", DEFAULT_WALK_MPS) or 0.0)
-    if state["target"] is None or state["direction"] == "around" or speed <= 0:
-        return speed
-    remaining = max(0.0, route_length(pos, state["route"]) - state["stop_radius"])
+    """The segment's speed: its verb's (a saunter stays a saunter even when the target is far;
+    `_unreached` says so instead)."""
+    return float(_seg(seg, "speed_mps", DEFAULT_WALK_MPS) or 0.0)
+
+
+def _unreached(segments, seg_state, end_pos, num_frames: int, fps: float) -> list[str]:
+    """One sentence per segment that ends short of its named target (not the camera, not
+    "around"): how far short, and about how many frames would reach it at the verb's speed."""
+    out = []
+    for k, state in sorted(seg_state.items()):
+        seg = segments[k]
+        name = _seg(seg, "target")
+        if not state["moving"] or state["target"] is None or name == CAMERA_TARGET or state["direction"] == "around":
+            continue
+        end = min(_seg(seg, "end_frame", num_frames), num_frames)
+        pos = state.get("end_pos", end_pos)
+        short = route_length(pos, state["route"]) - state["stop_radius"]
+        if short <= ARRIVED_M:
+            continue
+        speed = max(state["speed"], 0.1)
+        extra = int(math.ceil((short / speed + 0.5 * speed / _accel_for(speed)) * fps))
+        words = str(_seg(seg, "text", "") or _seg(seg, "action", "")).strip()
+        out.append(f'"{words}" ends {short:.1f} m short of the {name} at frame {end - 1}: at {speed:.1f} m/s '
+                   f'it needs about {extra} more frames ({num_frames + extra} frames in all, e.g. --frames {num_frames + extra})')
+    return out
+
+
+def _circle_step(state, pos, heading, v, time_left: float, next_moves: bool, dt: float):
+    """One frame along the segment's circle: speed eased toward the verb's, the radius eased to
+    the circle's (at most 0.6 m/s sideways), the heading turned (at a bounded rate) to the
+    tangent. Returns the new position, heading and speed."""
+    speed = state["speed"]
     a = _accel_for(speed)
-    needed = remaining / max(duration_s - speed / a, 0.5 * duration_s, 1e-3)
-    return float(np.clip(1.1 * needed, speed, 1.6 * speed))
+    v_cap = speed if next_moves else min(speed, a * max(time_left, 0.0))
+    v = max(0.0, float(np.clip(v_cap, v - a * dt, v + a * dt)))
+    centre, sign = state["target"], state["orbit_sign"]
+    rel = pos - centre
+    rho = float(np.hypot(*rel))
+    phi = math.atan2(rel[1], rel[0])
+    rho += float(np.clip(state["orbit_radius"] - rho, -0.6 * dt, 0.6 * dt))
+    phi += sign * v * dt / max(rho, 0.1)
+    new = centre + rho * np.array([math.cos(phi), math.sin(phi)])
+    tangent = phi + sign * math.pi / 2
+    heading += float(np.clip(_wrap(tangent - heading), -TURN_RATE_RAD_S * dt, TURN_RATE_RAD_S * dt))
+    return new, heading, v
 
 
 def _moves(segment) -> bool:
@@ -232,21 +276,45 @@ def _start_segment(seg, heading, pos, targets, grid, clearance) -> dict:
         if target_name == CAMERA_TARGET:
             state["stop_radius"] = 10.0 * clearance  # stop while still framed (about 1.2 heights away)
         dist = float(np.hypot(*(target[:2] - pos)))
-        state["orbit_radius"] = max(dist, footprint + clearance + 0.3)
+        state["orbit_radius"] = max(dist, footprint + clearance + AROUND_MARGIN_M)
         state["route"] = [target[:2].copy()]
         if grid is not None and direction == "toward" and _moves(seg) and target_name != CAMERA_TARGET:
             route = find_route(grid, pos, target[:2], clearance + ROUTE_MARGIN_M, state["ignore"], state["stop_radius"])
             if route is not None:
                 state["route"] = list(route)
-        text = str(_seg(seg, "text", "") or "").lower()
-        if "clockwise" in text and "counter" not in text and "anti" not in text:
-            state["orbit_sign"] = -1.0
     elif direction == "around":
         # circle a point to the character's left
         centre = pos + 1.5 * np.array([math.cos(heading + math.pi / 2), math.sin(heading + math.pi / 2)])
         state["target"] = centre
         state["orbit_radius"] = 1.5
+    if direction == "around":
+        state["orbit_sign"] = _circle_sign(seg, state["target"], pos, heading)
+        if grid is not None:
+            state["orbit_radius"] = _free_circle_radius(grid, state["target"], state["orbit_radius"], clearance,
+                                                        state["ignore"])
     return state
+
+
+def _circle_sign(seg, centre, pos, heading) -> float:
+    """+1 to circle counter-clockwise (seen from above), -1 clockwise: as the text says, else the
+    way that starts closest to the character's heading (no pivot before it sets off)."""
+    text = str(_seg(seg, "text", "") or "").lower()
+    if "clockwise" in text:
+        return 1.0 if ("counter" in text or "anti" in text) else -1.0
+    rel = pos - centre
+    phi = math.atan2(rel[1], rel[0])
+    return 1.0 if abs(_wrap(phi + math.pi / 2 - heading)) <= abs(_wrap(phi - math.pi / 2 - heading)) else -1.0
+
+
+def _free_circle_radius(grid, centre, radius: float, clearance: float, ignore) -> float:
+    """The radius nearest `radius` (not smaller) whose circle about `centre` a body of radius
+    `clearance` can run without touching an obstacle; `radius` when none within 3 m is free."""
+    a = np.linspace(0.0, 2 * math.pi, 96, endpoint=False)
+    ring = np.stack([np.cos(a), np.sin(a)], 1)
+    for r in np.arange(radius, radius + 3.0, 0.1):
+        if not grid.blocked(centre + r * ring, clearance, ignore).any():
+            return float(r)
+    return radius
 
 
 def _free_distance(grid, pos, direction, clearance, ignore, look_ahead) -> float:

@@ -16,12 +16,15 @@ BAND_MIN_M, BAND_MAX_M = 0.2, 2.0      # obstacles: dense splats this high above
 class OccupancyGrid:
     """Cells of `cell_m` metres in xy; `occupied[ix, iy]` where dense splats stand between
     BAND_MIN_M and BAND_MAX_M above the ground. `origin` is the xy of cell (0,0)'s corner.
-    `band_points` [M,2] are the xy of the splats that made the occupied cells."""
+    `band_points` [M,2] are the xy of the splats that made the occupied cells; `tops` [grid
+    shape] the world z of the highest dense splat standing in each cell (a pillar's top, above
+    the band too), -inf where none stands: what cameras must not enter or look through."""
 
     origin: np.ndarray
     cell_m: float
     occupied: np.ndarray
     band_points: np.ndarray
+    tops: np.ndarray | None = None
     _dilated: dict = field(default_factory=dict, repr=False)
 
     def cell_of(self, xy) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +36,14 @@ class OccupancyGrid:
         inside = (i >= 0) & (j >= 0) & (i < grid.shape[0]) & (j < grid.shape[1])
         out = np.zeros(np.shape(i), bool)
         out[inside] = grid[i[inside], j[inside]]
+        return out
+
+    def values_at(self, values: np.ndarray, xy, outside: float = -np.inf) -> np.ndarray:
+        """The per-cell `values` [grid shape] (such as `tops`) at xy [...,2]; `outside` beyond the grid."""
+        i, j = self.cell_of(xy)
+        inside = (i >= 0) & (j >= 0) & (i < values.shape[0]) & (j < values.shape[1])
+        out = np.full(np.shape(i), outside, np.float64)
+        out[inside] = values[i[inside], j[inside]]
         return out
 
     def is_occupied(self, xy) -> np.ndarray:
@@ -137,7 +148,26 @@ def occupancy_grid(scene, ground: Ground, center_xy, cell_m: float = 0.1, extent
         np.add.at(counts, (ij[:, 0], ij[:, 1]), 1)
         occupied = counts >= min_count
         pts = pts[occupied[ij[:, 0], ij[:, 1]]]
-    return OccupancyGrid(origin, cell_m, occupied, pts)
+        tops = _tops(means, above, scene.opacities() >= min_opacity, origin, cell_m, n, min_count)
+    else:
+        tops = np.full((n, n), -np.inf)
+    return OccupancyGrid(origin, cell_m, occupied, pts, tops)
+
+
+def _tops(means, above, dense, origin, cell_m: float, n: int, min_count: int) -> np.ndarray:
+    """Per cell, the world z of the highest of its dense splats standing at least BAND_MIN_M above
+    the ground (cells with fewer than `min_count` of them: -inf)."""
+    keep = dense & (above >= BAND_MIN_M)
+    ij = np.floor((means[keep, :2] - origin) / cell_m).astype(np.int64)
+    z = means[keep, 2]
+    inside = np.all((ij >= 0) & (ij < n), axis=1)
+    ij, z = ij[inside], z[inside]
+    counts = np.zeros((n, n), np.int32)
+    np.add.at(counts, (ij[:, 0], ij[:, 1]), 1)
+    tops = np.full((n, n), -np.inf)
+    np.maximum.at(tops, (ij[:, 0], ij[:, 1]), z)
+    tops[counts < min_count] = -np.inf
+    return tops
 
 
 def nearest_free(grid: OccupancyGrid, xy, clearance_m: float = 0.3, max_search_m: float = 10.0) -> np.ndarray:

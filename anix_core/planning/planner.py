@@ -9,73 +9,138 @@ import numpy as np
 from .. import instructions, trajectory
 from ..cameras import Camera
 from ..instructions import CAMERA_BEHAVIOURS, CAMERA_TARGET
-from .cameras import FOV_X_DEG, plan_cameras
+from .cameras import FOV_X_DEG, MOVES, plan_cameras
 from .ground import Ground, fit_ground
 from .motion import MotionPlan, plan_root_path
-from .obstacles import occupancy_grid
+from .obstacles import OccupancyGrid, occupancy_grid
+from .sightlines import character_points, eye_blocked, visibility
+
+# What the planner films with: the parser's behaviours and every move it knows.
+PLANNED_BEHAVIOURS = tuple(dict.fromkeys((*CAMERA_BEHAVIOURS, "static", "follow", "orbit", *MOVES)))
 
 
 def resolve_camera_behaviour(shot, plan) -> str:
-    """The user's choice on the shot wins, then the plan's, then "static"."""
+    """The camera previz films with: the user's cameras ("user"), else the user's choice on the
+    shot, else "static" when a segment walks to the camera (that camera stands still), else the
+    plan's, else "static"."""
+    if getattr(shot, "cameras", None):
+        return "user"
     behaviour = getattr(shot, "camera_behaviour", None)
+    if not behaviour and _targets_camera(plan):
+        behaviour = "static"
     if not behaviour:
         behaviour = getattr(getattr(plan, "camera", None), "behaviour", None)
     behaviour = str(behaviour or "static").lower()
-    if behaviour not in CAMERA_BEHAVIOURS:
-        raise ValueError(f"camera behaviour must be one of {', '.join(CAMERA_BEHAVIOURS)}, not {behaviour!r}")
+    if behaviour not in PLANNED_BEHAVIOURS:
+        raise ValueError(f"camera behaviour must be one of {', '.join(PLANNED_BEHAVIOURS)}, not {behaviour!r}")
     return behaviour
 
 
+def camera_plan_for_previz(plan, camera: str | None = None) -> dict:
+    """The plan's camera as previz films it (`anix plan` prints this): {"behaviour", "params",
+    "explicit"} for the user's `camera` choice, else the plan's camera."""
+    behaviour = resolve_camera_behaviour(_Choice(camera), plan)
+    cam = getattr(plan, "camera", None)
+    same = cam is not None and getattr(cam, "behaviour", None) == behaviour
+    return {"behaviour": behaviour, "params": dict(getattr(cam, "params", None) or {}) if same else {},
+            "explicit": bool(camera) or bool(same and getattr(cam, "explicit", False))}
+
+
+class _Choice:
+    def __init__(self, camera):
+        self.camera_behaviour, self.cameras = camera, None
+
+
+def _targets_camera(plan) -> bool:
+    return any(getattr(s, "target", None) == CAMERA_TARGET for s in getattr(plan, "segments", None) or ())
+
+
 def parse_shot_instruction(shot):
-    """The shot's instruction as a `Plan` (anix_core.instructions)."""
+    """The shot's instruction as a `Plan` (anix_core.instructions). A camera move the parser does
+    not take as a choice (a crane, say) is the planner's to apply, so it is not passed on."""
+    camera = shot.camera_behaviour if shot.camera_behaviour in CAMERA_BEHAVIOURS else None
     return instructions.parse(shot.instruction, targets=tuple(shot.targets or ()), num_frames=shot.num_frames,
-                              fps=shot.fps, camera=shot.camera_behaviour)
+                              fps=shot.fps, camera=camera)
 
 
 def plan_motion(shot, plan=None) -> MotionPlan:
     """Plan the shot: parse the instruction (unless `plan` is given), fit the ground, walk the
-    root path and choose cameras. The user's own cameras (shot.cameras) win."""
+    root path and choose cameras that keep out of the scene's geometry and see the character.
+    The user's own cameras (shot.cameras) win. What could not be done as asked is in the
+    result's `warnings`."""
     if plan is None:
         plan = parse_shot_instruction(shot)
     anchor = shot.anchor
     ground = fit_ground(shot.scene, anchor.position)
     grid = occupancy_grid(shot.scene, ground, np.asarray(anchor.position)[:2]) if shot.scene is not None else None
     targets = {k: np.asarray(v, np.float64) for k, v in (shot.targets or {}).items()}
+    behaviour = resolve_camera_behaviour(shot, plan)
     camera_target = None
-    if CAMERA_TARGET not in targets and any(getattr(s, "target", None) == CAMERA_TARGET for s in plan.segments):
-        camera_target = _camera_as_target(shot, ground)
+    if CAMERA_TARGET not in targets and _targets_camera(plan):
+        camera_target = _camera_as_target(shot, plan, ground, grid)
         targets[CAMERA_TARGET] = camera_target.position
-    roots, headings, speeds = plan_root_path(plan, anchor, shot.num_frames, shot.fps, ground, grid, targets)
-    if camera_target is not None and not shot.cameras:
-        return MotionPlan(roots, headings, speeds, plan, trajectory.static(camera_target, shot.num_frames), "static",
-                          ground, float(shot.fps), float(anchor.height_m), targets)
-    if shot.cameras:
+    warnings: list[str] = []
+    roots, headings, speeds = plan_root_path(plan, anchor, shot.num_frames, shot.fps, ground, grid, targets, warnings)
+    if behaviour == "user":
         cameras = list(shot.cameras)
         if len(cameras) == 1:
             cameras = cameras * shot.num_frames
         if len(cameras) != shot.num_frames:
             raise ValueError(f"cameras: {len(cameras)} given for {shot.num_frames} frames; give one per frame or one for all")
-        behaviour = "user"
+    elif camera_target is not None and behaviour == "static":
+        cameras = trajectory.static(camera_target, shot.num_frames)
     else:
-        behaviour = resolve_camera_behaviour(shot, plan)
         if behaviour == "keyframes":
             raise ValueError("camera: keyframes were asked for but the shot has no cameras; keyframe the camera or choose follow, orbit, static, dolly or pan")
-        params = dict(getattr(getattr(plan, "camera", None), "params", None) or {})
-        cameras = plan_cameras(behaviour, roots, headings, float(anchor.height_m), shot.width, shot.height, params)
+        params = camera_plan_for_previz(plan, behaviour)["params"]
+        cameras = plan_cameras(behaviour, roots, headings, float(anchor.height_m), shot.width, shot.height, params,
+                               grid=grid, ground=ground, fps=float(shot.fps))
     return MotionPlan(roots, headings, speeds, plan, cameras, behaviour, ground, float(shot.fps),
-                      float(anchor.height_m), targets)
+                      float(anchor.height_m), targets, warnings)
 
 
-def _camera_as_target(shot, ground: Ground) -> Camera:
-    """The camera a character walks to: the user's first camera, else one placed in front of the
-    anchor (its heading), about 7 character heights away, at chest height."""
+def _camera_distance_heights(shot, plan) -> float:
+    """How far (in character heights) to stand the camera a character walks to: what its segments
+    toward the camera cover at their speed, plus the 1.2 heights it stops short and 1.5 heights
+    of room, between 3.5 and 7 heights."""
+    h = float(shot.anchor.height_m)
+    walk = sum(float(getattr(s, "speed_mps", 0.0) or 0.0) * (min(s.end_frame, shot.num_frames) - s.start_frame)
+               / float(shot.fps) for s in plan.segments if getattr(s, "target", None) == CAMERA_TARGET)
+    return float(np.clip(2.7 + walk / h, 3.5, 7.0))
+
+
+def _camera_as_target(shot, plan, ground: Ground, grid: OccupancyGrid | None = None) -> Camera:
+    """The camera a character walks to: the user's first camera, else one in front of the
+    anchor at chest height, as far as its walk needs (`_camera_distance_heights`). With a grid, the placement (turned
+    up to 60 degrees from the heading, or nearer) that stands clear of geometry and sees the
+    character all the way along its walk to it."""
     if shot.cameras:
         return shot.cameras[0]
     a = shot.anchor
     root = np.asarray(a.position, np.float64)
     h = float(a.height_m)
-    direction = np.array([math.cos(a.heading_rad), math.sin(a.heading_rad), 0.0])
-    eye = root + 7.0 * h * direction
-    eye[2] = float(ground.height_at(eye[:2])) + 0.9 * h
     look = root + np.array([0.0, 0.0, 0.55 * h])
-    return Camera.look_at(eye, look, shot.width, shot.height, FOV_X_DEG)
+
+    def eye_at(turn_deg, heights):
+        yaw = a.heading_rad + math.radians(turn_deg)
+        eye = root + heights * h * np.array([math.cos(yaw), math.sin(yaw), 0.0])
+        eye[2] = float(ground.height_at(eye[:2])) + 0.9 * h
+        return eye
+
+    ideal = _camera_distance_heights(shot, plan)
+    best = (0.0, ideal)
+    if grid is not None:
+        walk = np.linspace(0.0, 1.0, 8)[:, None]
+        scored = []
+        for turn in (0.0, -15.0, 15.0, -30.0, 30.0, -45.0, 45.0, -60.0, 60.0):
+            for heights in (ideal, 0.8 * ideal, 0.65 * ideal):
+                eye = eye_at(turn, heights)
+                # where the character may be on its way: from the anchor to 1.2 heights before the lens
+                path = root[None] + walk * (eye - root)[None] * (1.0 - 1.2 / heights)
+                path[:, 2] = ground.height_at(path[:, :2])
+                seen = visibility(grid, np.repeat(eye[None], len(path), 0), character_points(path, h)).mean()
+                cost = (1000.0 * float(eye_blocked(grid, ground, eye[None])[0]) + 40.0 * (1.0 - seen)
+                        + abs(turn) / 30.0 + 0.3 * (ideal - heights))
+                scored.append((cost, turn, heights))
+        best = min(scored)[1:]
+    return Camera.look_at(eye_at(*best), look, shot.width, shot.height, FOV_X_DEG)
