@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import instructions, trajectory
 from ..cameras import Camera
-from ..instructions import CAMERA_BEHAVIOURS, CAMERA_TARGET
+from ..instructions import CAMERA_BEHAVIOURS, CAMERA_TARGET, CameraPlan
 from .cameras import FOV_X_DEG, MOVES, plan_cameras
 from .ground import Ground, fit_ground
 from .motion import MotionPlan, plan_root_path
@@ -36,14 +36,14 @@ def resolve_camera_behaviour(shot, plan) -> str:
     return behaviour
 
 
-def camera_plan_for_previz(plan, camera: str | None = None) -> dict:
-    """The plan's camera as previz films it (`anix plan` prints this): {"behaviour", "params",
-    "explicit"} for the user's `camera` choice, else the plan's camera."""
+def camera_plan_for_previz(plan, camera: str | None = None) -> CameraPlan:
+    """The plan's camera as previz films it (`anix plan` prints this): the user's `camera`
+    choice, else the plan's camera, with the plan's params when the behaviour is the plan's."""
     behaviour = resolve_camera_behaviour(_Choice(camera), plan)
     cam = getattr(plan, "camera", None)
     same = cam is not None and getattr(cam, "behaviour", None) == behaviour
-    return {"behaviour": behaviour, "params": dict(getattr(cam, "params", None) or {}) if same else {},
-            "explicit": bool(camera) or bool(same and getattr(cam, "explicit", False))}
+    return CameraPlan(behaviour, dict(getattr(cam, "params", None) or {}) if same else {},
+                      bool(camera) or bool(same and getattr(cam, "explicit", False)))
 
 
 class _Choice:
@@ -79,7 +79,7 @@ def plan_motion(shot, plan=None) -> MotionPlan:
     if CAMERA_TARGET not in targets and _targets_camera(plan):
         camera_target = _camera_as_target(shot, plan, ground, grid)
         targets[CAMERA_TARGET] = camera_target.position
-    warnings: list[str] = []
+    warnings: list[str] = list(getattr(plan, "warnings", None) or [])  # the parser's own, if it has any
     roots, headings, speeds = plan_root_path(plan, anchor, shot.num_frames, shot.fps, ground, grid, targets, warnings)
     if behaviour == "user":
         cameras = list(shot.cameras)
@@ -92,7 +92,7 @@ def plan_motion(shot, plan=None) -> MotionPlan:
     else:
         if behaviour == "keyframes":
             raise ValueError("camera: keyframes were asked for but the shot has no cameras; keyframe the camera or choose follow, orbit, static, dolly or pan")
-        params = camera_plan_for_previz(plan, behaviour)["params"]
+        params = camera_plan_for_previz(plan, shot.camera_behaviour).params
         cameras = plan_cameras(behaviour, roots, headings, float(anchor.height_m), shot.width, shot.height, params,
                                grid=grid, ground=ground, fps=float(shot.fps))
     return MotionPlan(roots, headings, speeds, plan, cameras, behaviour, ground, float(shot.fps),
