@@ -116,9 +116,10 @@ def _warn_hidden(motion: MotionPlan, scene_depth) -> None:
     """Add a warning to `motion` naming the frames where the rendered scene hides the character."""
     hidden = hidden_frames(motion.cameras, motion.root_positions, motion.height_m, scene_depth)
     if hidden:
-        whose = "the cameras given" if motion.camera_behaviour == "user" else "no camera placement found"
+        why = ("the given cameras do not see it there" if motion.camera_behaviour == "user"
+               else "no camera placement found sees it there")
         motion.warnings.append(f"the character is hidden behind the scene at frames {frame_ranges(hidden)} "
-                               f"of {len(motion.cameras)} ({whose} sees it there)")
+                               f"of {len(motion.cameras)} ({why})")
 
 
 def build_prompt(action_text: str) -> str:
