@@ -80,14 +80,17 @@ def main() -> None:
         frames = create("blockout").generate(cond)
         f = len(frames)
         picks = np.linspace(0, f - 1, THUMBS).round().astype(int)
-        sheet(frames, picks).save(out / f"previz_{name}_{args.tag}.png", optimize=True)
+        sheet(frames, picks).quantize(colors=128).save(out / f"previz_{name}_{args.tag}.png", optimize=True)
         m = cond.motion
         eyes = np.array([c.position for c in m.cameras])
         near = [float(np.hypot(*(grid.band_points - e[:2]).T).min()) for e in eyes[:, :2]]
         hidden = hidden_frames(frames, cond)
         centre = np.hypot(m.root_positions[:, 0], m.root_positions[:, 1])
+        yaw = np.degrees(np.unwrap([math.atan2(c.forward[1], c.forward[0]) for c in m.cameras]))
+        whip = float(np.abs(yaw[6:] - yaw[:-6]).max()) if f > 6 else 0.0
         print(f"{name}: {m.camera_behaviour}, hidden in {len(hidden)}/{f} frames {hidden[:6]}{'...' if len(hidden) > 6 else ''}, "
-              f"camera clearance min {min(near):.2f} m, top speed {m.speeds.max():.2f} m/s, "
+              f"camera clearance min {min(near):.2f} m, view turns up to {whip:.0f} deg in 6 frames, "
+              f"top speed {m.speeds.max():.2f} m/s, "
               f"distance from the fountain {centre.min():.2f}-{centre.max():.2f} m (end {centre[-1]:.2f}), "
               f"warnings {getattr(m, 'warnings', [])} ({time.perf_counter() - t0:.1f} s)")
 
