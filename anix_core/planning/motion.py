@@ -254,6 +254,9 @@ def _start_segment(seg, heading, pos, targets, grid, clearance) -> dict:
         turn = 0.0  # a moving segment faces its direction of travel
     target_name = _seg(seg, "target")
     target = targets.get(target_name) if target_name else None
+    if target is not None and not _moves(seg) and direction == "toward" and not turn:
+        to = target[:2] - pos  # "turns to the camera": face the lens itself, wherever it was placed
+        turn = _wrap(math.atan2(to[1], to[0]) - heading) if np.hypot(*to) > 1e-6 else 0.0
     state = {
         "moving": _moves(seg), "direction": direction, "turn": turn, "start_heading": heading,
         "target": None if target is None else target[:2].copy(), "stop_radius": 0.0,
