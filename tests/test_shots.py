@@ -187,3 +187,9 @@ def test_previz_prints_the_warnings_and_plan_json_carries_them(tmp_path, fixture
     plan = json.loads((out / "plan.json").read_text())
     assert len(printed) == 1 and "short of the bench" in printed[0]
     assert plan["warnings"] == plan["motion"]["warnings"] == [printed[0].removeprefix("warning: ")]
+
+
+def test_a_turn_toward_a_named_target_ends_facing_it(courtyard):
+    m = plan_motion(shot_for(courtyard, {}, "the robot turns to the fountain", (2.5, -2.5, 0.0), 90.0, frames=40))
+    to = -m.root_positions[-1, :2]
+    assert abs(math.remainder(math.atan2(to[1], to[0]) - m.headings[-1], 2 * math.pi)) < math.radians(5)
