@@ -193,3 +193,29 @@ def test_a_turn_toward_a_named_target_ends_facing_it(courtyard):
     m = plan_motion(shot_for(courtyard, {}, "the robot turns to the fountain", (2.5, -2.5, 0.0), 90.0, frames=40))
     to = -m.root_positions[-1, :2]
     assert abs(math.remainder(math.atan2(to[1], to[0]) - m.headings[-1], 2 * math.pi)) < math.radians(5)
+
+
+def test_a_wall_the_grid_misses_is_caught_by_the_rendered_depth_and_the_camera_moves():
+    from anix_core.planning.sightlines import hidden_frames
+    from anix_core.render import render as render_scene
+    from anix_core.splats.scene import GaussianScene
+
+    def scene_of(points, scale):
+        n = len(points)
+        return GaussianScene(np.asarray(points, np.float32), np.tile([1.0, 0, 0, 0], (n, 1)), np.full((n, 3), math.log(scale)),
+                             np.full(n, 6.0), np.full((n, 3), 0.5), np.zeros((n, 0, 3)))
+
+    g = np.arange(-8.0, 8.0, 0.1)
+    floor = np.c_[np.stack(np.meshgrid(g, g), -1).reshape(-1, 2), np.zeros(len(g) ** 2)]
+    shot = shot_for(scene_of(floor, 0.06), {}, "the robot waves", (0.0, 0.0, 0.0), 0.0, frames=8)
+    eye = plan_motion(shot).cameras[0].position
+    # a wall of large, sparse splats (one per 0.35 m: no grid cell holds three) halfway to that camera
+    mid, side = 0.5 * eye[:2], np.array([-eye[1], eye[0]]) / np.hypot(eye[0], eye[1])
+    wall = [np.r_[mid + s * side, z] for s in np.arange(-2.5, 2.5, 0.35) for z in np.arange(0.1, 3.5, 0.35)]
+    shot.scene = scene_of(np.concatenate([floor, wall]), 0.06)
+    shot.scene.log_scales[len(floor):] = math.log(0.25)
+    m = plan_motion(shot)
+    small = [c.with_size(64, 36) for c in m.cameras]
+    depth = render_scene(shot.scene, small, backend="cpu").depth
+    assert hidden_frames(small, m.root_positions, 1.8, depth) == []
+    assert np.linalg.norm(m.cameras[0].position - eye) > 0.5  # it had to move

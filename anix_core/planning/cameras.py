@@ -28,6 +28,8 @@ FOLLOW_YAW_ACCEL_DEG_S2 = 150.0        # ...and speeds up or slows its turn at m
 FOLLOW_MOVING_MPS = 0.3                # slower than this the character "stands": the follow camera holds
 WHIP_FRAMES = 6                        # a whip pan turns in this many frames
 HIDDEN_COST, INSIDE_COST = 40.0, 1000.0
+DEPTH_CHECKS = 4                       # placements checked against the rendered depth, best first...
+DEPTH_CHECK_APART_M = 2.0              # ...each starting this far from those checked before
 
 
 def _motion_points(root_positions, height_m):
@@ -76,9 +78,13 @@ def static_framing(root_positions, headings, height_m, width, height, fov_x_deg=
 
 # ----------------------------------------------------------------------------- entry point
 def plan_cameras(behaviour: str, root_positions, headings, height_m: float, width: int, height: int,
-                 params: dict | None = None, grid=None, ground=None, fps: float = 25.0) -> list[Camera]:
+                 params: dict | None = None, grid=None, ground=None, fps: float = 25.0,
+                 depth_check=None) -> list[Camera]:
     """One camera per frame for `behaviour`, consistent with the root path. With `grid` (and
-    `ground`), the placement that keeps the camera out of geometry and sees the character best."""
+    `ground`), the placement that keeps the camera out of geometry and sees the character best.
+    `depth_check(cameras) -> hidden frames`, when given, renders the scene's depth for a few of
+    a path's frames: of the best placements by the grid, the first in which the rendered scene
+    hides the character in none of them is kept (else the one that hides it least)."""
     params = dict(params or {})
     roots = np.asarray(root_positions, np.float64)
     headings = np.asarray(headings, np.float64)
@@ -91,8 +97,36 @@ def plan_cameras(behaviour: str, root_positions, headings, height_m: float, widt
             _, eyes, looks = candidates[0]
         else:
             pts = character_points(roots, height_m)
-            _, eyes, looks = min(candidates, key=lambda c: c[0] + _path_cost(grid, ground, c[1], pts))
+            ranked = sorted(candidates, key=lambda c: c[0] + _path_cost(grid, ground, c[1], pts))
+            _, eyes, looks = _checked_by_depth(_apart(ranked), depth_check, width, height)
     return [Camera.look_at(e, look, width, height, FOV_X_DEG) for e, look in zip(eyes, looks)]
+
+
+def _apart(ranked):
+    """The first DEPTH_CHECKS paths of `ranked` whose first camera stands at least
+    DEPTH_CHECK_APART_M from those of the paths before it (what hides one hides its neighbours)."""
+    out = []
+    for path in ranked:
+        if all(np.linalg.norm(path[1][0] - p[1][0]) >= DEPTH_CHECK_APART_M for p in out):
+            out.append(path)
+            if len(out) == DEPTH_CHECKS:
+                break
+    return out
+
+
+def _checked_by_depth(ranked, depth_check, width, height):
+    """The first of `ranked` (cost, eyes, looks) paths whose sampled frames the rendered depth
+    shows the character in, else the one with the fewest hidden; the first when no check."""
+    if depth_check is None:
+        return ranked[0]
+    best, fewest = ranked[0], None
+    for path in ranked:
+        hidden = len(depth_check([Camera.look_at(e, look, width, height, FOV_X_DEG) for e, look in zip(path[1], path[2])]))
+        if fewest is None or hidden < fewest:
+            best, fewest = path, hidden
+        if hidden == 0:
+            break
+    return best
 
 
 def _path_cost(grid, ground, eyes, pts) -> float:

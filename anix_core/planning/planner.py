@@ -7,13 +7,14 @@ import math
 import numpy as np
 
 from .. import instructions, trajectory
+from ..render import render
 from ..cameras import Camera
 from ..instructions import CAMERA_BEHAVIOURS, CAMERA_TARGET, CameraPlan
 from .cameras import FOV_X_DEG, MOVES, plan_cameras
 from .ground import Ground, fit_ground
 from .motion import MotionPlan, plan_root_path
 from .obstacles import OccupancyGrid, occupancy_grid
-from .sightlines import character_points, eye_blocked, visibility
+from .sightlines import character_points, eye_blocked, hidden_frames, visibility
 
 # What the planner films with: the parser's behaviours and every move it knows.
 PLANNED_BEHAVIOURS = tuple(dict.fromkeys((*CAMERA_BEHAVIOURS, "static", "follow", "orbit", *MOVES)))
@@ -94,9 +95,22 @@ def plan_motion(shot, plan=None) -> MotionPlan:
             raise ValueError("camera: keyframes were asked for but the shot has no cameras; keyframe the camera or choose follow, orbit, static, dolly or pan")
         params = camera_plan_for_previz(plan, shot.camera_behaviour).params
         cameras = plan_cameras(behaviour, roots, headings, float(anchor.height_m), shot.width, shot.height, params,
-                               grid=grid, ground=ground, fps=float(shot.fps))
+                               grid=grid, ground=ground, fps=float(shot.fps),
+                               depth_check=_depth_check(shot, roots) if shot.scene is not None else None)
     return MotionPlan(roots, headings, speeds, plan, cameras, behaviour, ground, float(shot.fps),
                       float(anchor.height_m), targets, warnings)
+
+
+def _depth_check(shot, roots, samples: int = 4, width: int = 64):
+    """depth_check(cameras) -> frames (of `samples` spread over the shot) where the scene,
+    rendered small, hides the character standing on `roots`."""
+    def check(cameras):
+        frames = np.unique(np.linspace(0, len(cameras) - 1, samples).round().astype(int))
+        height = max(16, round(width * shot.height / shot.width))
+        small = [cameras[i].with_size(width, height) for i in frames]
+        depth = render(shot.scene, small, backend=(shot.options or {}).get("backend", "auto")).depth
+        return [int(frames[k]) for k in hidden_frames(small, roots[frames], float(shot.anchor.height_m), depth)]
+    return check
 
 
 def _camera_distance_heights(shot, plan) -> float:
