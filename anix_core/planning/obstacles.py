@@ -59,7 +59,7 @@ class OccupancyGrid:
         key = (round(clearance_m, 3), id(ignore))
         if key not in self._dilated:
             base = self.occupied if ignore is None else self.occupied & ~ignore
-            self._dilated[key] = _dilate(base, clearance_m / self.cell_m)
+            self._dilated[key] = dilate_cells(base, clearance_m / self.cell_m)
         return self._dilated[key]
 
     def object_at(self, xy, search_m: float = 0.6, gap_m: float = 1.0, max_radius_m: float = 4.0) -> np.ndarray | None:
@@ -73,7 +73,7 @@ class OccupancyGrid:
         window = self.occupied[i0:int(i) + r + 1, j0:int(j) + r + 1]
         if window.size == 0:
             return None
-        closed = _dilate(window, 0.5 * gap_m / self.cell_m)
+        closed = dilate_cells(window, 0.5 * gap_m / self.cell_m)
         sub = OccupancyGrid(self.origin + self.cell_m * np.array([i0, j0]), self.cell_m, closed, self.band_points)
         comp = sub.component_at(xy, search_m + 0.5 * gap_m)
         if comp is None:
@@ -101,7 +101,7 @@ class OccupancyGrid:
         comp = np.zeros_like(self.occupied)
         comp[best[1], best[2]] = True
         while True:
-            grown = _dilate(comp, 1.5) & self.occupied
+            grown = dilate_cells(comp, 1.5) & self.occupied
             if grown.sum() == comp.sum():
                 return comp
             comp = grown
@@ -115,7 +115,9 @@ class OccupancyGrid:
         return float(np.hypot(*(pts[inside] - np.asarray(center_xy)[:2]).T).max())
 
 
-def _dilate(grid: np.ndarray, radius_cells: float) -> np.ndarray:
+def dilate_cells(grid: np.ndarray, radius_cells: float, combine=np.logical_or) -> np.ndarray:
+    """Each cell combined (`combine`, in place: logical or for occupancy, maximum for heights)
+    with every cell within `radius_cells` of it."""
     r = int(math.floor(radius_cells))
     out = grid.copy()
     nx, ny = grid.shape
@@ -123,7 +125,8 @@ def _dilate(grid: np.ndarray, radius_cells: float) -> np.ndarray:
         for dj in range(-r, r + 1):
             if (di or dj) and di * di + dj * dj <= radius_cells * radius_cells:
                 src = grid[max(0, -di):nx - max(0, di), max(0, -dj):ny - max(0, dj)]
-                out[max(0, di):nx - max(0, -di), max(0, dj):ny - max(0, -dj)] |= src
+                dst = out[max(0, di):nx - max(0, -di), max(0, dj):ny - max(0, -dj)]
+                combine(dst, src, out=dst)
     return out
 
 

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 
+from .obstacles import dilate_cells
+
 EYE_CLEARANCE_M = 0.35      # a camera centre keeps this far from any geometry (and the floor)
 SIGHT_STEP_M = 0.05         # lines of sight are sampled this finely (half a grid cell)
 BODY_RADIUS_FACTOR = 0.25   # the last 0.25 heights of a sight line lie in the character's own box
@@ -97,16 +99,5 @@ def _max_dilated_tops(grid, radius_m: float) -> np.ndarray:
     """The grid's column tops, each cell taking the highest top within `radius_m` (cached)."""
     key = ("tops", round(radius_m, 3))
     if key not in grid._dilated:
-        tops = grid.tops
-        r = radius_m / grid.cell_m
-        k = int(math.floor(r))
-        out = tops.copy()
-        nx, ny = tops.shape
-        for di in range(-k, k + 1):
-            for dj in range(-k, k + 1):
-                if (di or dj) and di * di + dj * dj <= r * r:
-                    src = tops[max(0, -di):nx - max(0, di), max(0, -dj):ny - max(0, dj)]
-                    dst = out[max(0, di):nx - max(0, -di), max(0, dj):ny - max(0, -dj)]
-                    np.maximum(dst, src, out=dst)
-        grid._dilated[key] = out
+        grid._dilated[key] = dilate_cells(grid.tops, radius_m / grid.cell_m, np.maximum)
     return grid._dilated[key]
