@@ -62,6 +62,13 @@ class OccupancyGrid:
             self._dilated[key] = dilate_cells(base, clearance_m / self.cell_m)
         return self._dilated[key]
 
+    def tops_near(self, radius_m: float) -> np.ndarray:
+        """`tops` with each cell taking the highest top within `radius_m` of it (cached)."""
+        key = ("tops", round(radius_m, 3))
+        if key not in self._dilated:
+            self._dilated[key] = dilate_cells(self.tops, radius_m / self.cell_m, np.maximum)
+        return self._dilated[key]
+
     def object_at(self, xy, search_m: float = 0.6, gap_m: float = 1.0, max_radius_m: float = 4.0) -> np.ndarray | None:
         """The occupied cells [grid shape] of the object at or nearest to xy (within `search_m`):
         its connected region, where parts closer than `gap_m` to each other (a fountain's column

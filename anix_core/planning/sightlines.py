@@ -8,8 +8,6 @@ import math
 
 import numpy as np
 
-from .obstacles import dilate_cells
-
 EYE_CLEARANCE_M = 0.35      # a camera centre keeps this far from any geometry (and the floor)
 SIGHT_STEP_M = 0.05         # lines of sight are sampled this finely (half a grid cell)
 BODY_RADIUS_FACTOR = 0.25   # the last 0.25 heights of a sight line lie in the character's own box
@@ -29,7 +27,7 @@ def eye_blocked(grid, ground, eyes, clearance_m: float = EYE_CLEARANCE_M) -> np.
     to it (a column of the grid within `clearance_m` whose top is above the eye's height minus
     `clearance_m`), or closer than that to the floor."""
     eyes = np.asarray(eyes, np.float64).reshape(-1, 3)
-    near_top = grid.values_at(_max_dilated_tops(grid, clearance_m), eyes[:, :2])
+    near_top = grid.values_at(grid.tops_near(clearance_m), eyes[:, :2])
     floor = ground.height_at(eyes[:, :2]) if ground is not None else -np.inf
     return (eyes[:, 2] - clearance_m <= near_top) | (eyes[:, 2] < floor + clearance_m)
 
@@ -93,11 +91,3 @@ def frame_ranges(frames) -> str:
             parts.append(str(start) if start == f else f"{start}-{f}")
             start = None
     return ", ".join(parts)
-
-
-def _max_dilated_tops(grid, radius_m: float) -> np.ndarray:
-    """The grid's column tops, each cell taking the highest top within `radius_m` (cached)."""
-    key = ("tops", round(radius_m, 3))
-    if key not in grid._dilated:
-        grid._dilated[key] = dilate_cells(grid.tops, radius_m / grid.cell_m, np.maximum)
-    return grid._dilated[key]
