@@ -10,7 +10,6 @@ import numpy as np
 
 EYE_CLEARANCE_M = 0.35      # a camera centre keeps this far from any geometry (and the floor)
 SIGHT_STEP_M = 0.05         # lines of sight are sampled this finely (half a grid cell)
-BODY_RADIUS_FACTOR = 0.25   # the last 0.25 heights of a sight line lie in the character's own box
 DEPTH_MARGIN_M = 0.3        # the scene hides the character when this much nearer (as the blockout)
 CHARACTER_POINTS = (0.3, 0.55, 0.9)  # knees, chest and head, as fractions of the height
 
