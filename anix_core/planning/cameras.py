@@ -28,6 +28,7 @@ FOLLOW_YAW_ACCEL_DEG_S2 = 150.0        # ...and speeds up or slows its turn at m
 FOLLOW_MOVING_MPS = 0.3                # slower than this the character "stands": the follow camera holds
 WHIP_FRAMES = 6                        # a whip pan turns in this many frames
 HIDDEN_COST, INSIDE_COST = 40.0, 1000.0
+SCORED_FRAMES = 48                     # sight lines are scored on at most this many frames of a shot
 DEPTH_CHECKS = 4                       # placements checked against the rendered depth, best first...
 DEPTH_CHECK_APART_M = 2.0              # ...each starting this far from those checked before
 
@@ -133,8 +134,15 @@ def _path_cost(grid, ground, eyes, pts) -> float:
     """A path's faults: frames with the camera inside geometry, and the share of the character
     it does not see."""
     inside = float(eye_blocked(grid, ground, eyes).sum())
-    hidden = 1.0 - float(visibility(grid, eyes, pts).mean())
+    idx = _scored(len(eyes))
+    hidden = 1.0 - float(visibility(grid, eyes[idx], pts[idx]).mean())
     return INSIDE_COST * inside + HIDDEN_COST * hidden
+
+
+def _scored(f: int) -> np.ndarray:
+    """The frames (at most SCORED_FRAMES, evenly spread, first and last included) sight lines are
+    scored on: a long shot costs no more than a short one."""
+    return np.unique(np.linspace(0, f - 1, min(f, SCORED_FRAMES)).round().astype(int))
 
 
 # ----------------------------------------------------------------------------- placements
@@ -328,8 +336,12 @@ def calm_yaw(target, fps: float, rate_deg_s: float = FOLLOW_YAW_RATE_DEG_S,
 def _follow_search(grid, ground, roots, anchor, desired, distance, rise, height_m):
     """Per frame (offsets about the character [F] radians, distance factors [F], extra heights
     [F] metres) that minimise the frames inside geometry, the character hidden and the distance
-    from the plain follow, changing by at most one step a frame (dynamic programming)."""
-    f = len(roots)
+    from the plain follow, changing by at most one step between scored frames (dynamic
+    programming over `_scored` frames, interpolated between them)."""
+    frames = len(roots)
+    idx = _scored(frames)
+    roots, anchor, desired = roots[idx], anchor[idx], desired[idx]
+    f = len(idx)
     turns = np.radians(np.arange(-150.0, 151.0, 15.0))
     nears = np.array([1.0, 0.75, 0.55])
     ups = np.array([0.0, 0.7 * height_m])
@@ -359,4 +371,6 @@ def _follow_search(grid, ground, roots, anchor, desired, distance, rise, height_
     for i in range(f - 1, 0, -1):
         path[i - 1] = back[i, path[i]]
     chosen = states[path]
-    return turns[chosen[:, 0]], nears[chosen[:, 1]], ups[chosen[:, 2]]
+    every = np.arange(frames)
+    return (np.interp(every, idx, turns[chosen[:, 0]]), np.interp(every, idx, nears[chosen[:, 1]]),
+            np.interp(every, idx, ups[chosen[:, 2]]))
