@@ -219,3 +219,10 @@ def test_a_wall_the_grid_misses_is_caught_by_the_rendered_depth_and_the_camera_m
     depth = render_scene(shot.scene, small, backend="cpu").depth
     assert hidden_frames(small, m.root_positions, 1.8, depth) == []
     assert np.linalg.norm(m.cameras[0].position - eye) > 0.5  # it had to move
+
+
+def test_a_camera_move_on_a_walk_toward_the_camera_starts_at_the_lens_it_walks_to(courtyard):
+    m = plan_motion(shot_for(courtyard, {}, "the robot limps toward us", (-4.5, 1.5, 0.0), -33.0, frames=30, camera="crane"))
+    assert m.camera_behaviour == "crane"
+    assert np.allclose(m.cameras[0].position, m.targets["camera"])
+    assert m.cameras[-1].position[2] - m.cameras[0].position[2] == pytest.approx(1.5, abs=0.05)

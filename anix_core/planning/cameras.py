@@ -80,21 +80,23 @@ def static_framing(root_positions, headings, height_m, width, height, fov_x_deg=
 # ----------------------------------------------------------------------------- entry point
 def plan_cameras(behaviour: str, root_positions, headings, height_m: float, width: int, height: int,
                  params: dict | None = None, grid=None, ground=None, fps: float = 25.0,
-                 depth_check=None) -> list[Camera]:
+                 depth_check=None, base=None) -> list[Camera]:
     """One camera per frame for `behaviour`, consistent with the root path. With `grid` (and
     `ground`), the placement that keeps the camera out of geometry and sees the character best.
     `depth_check(cameras) -> hidden frames`, when given, renders the scene's depth for a few of
     a path's frames: of the best placements by the grid, the first in which the rendered scene
-    hides the character in none of them is kept (else the one that hides it least)."""
+    hides the character in none of them is kept (else the one that hides it least). `base`
+    (eye [3], look [3]) replaces the framing a move starts from (the camera a character walks
+    to: the lens it walks to is where the move starts); no placement is searched then."""
     params = dict(params or {})
     roots = np.asarray(root_positions, np.float64)
     headings = np.asarray(headings, np.float64)
     if behaviour == "follow":
         eyes, looks = follow_path(roots, headings, height_m, params, grid, ground, fps)
     else:
-        candidates = [_path(behaviour, roots, headings, height_m, width, height, params, placement)
-                      for placement in _placements(behaviour, grid is not None)]
-        if grid is None:
+        candidates = [_path(behaviour, roots, headings, height_m, width, height, params, placement, base)
+                      for placement in _placements(behaviour, grid is not None and base is None)]
+        if grid is None or base is not None:
             _, eyes, looks = candidates[0]
         else:
             pts = character_points(roots, height_m)
@@ -161,7 +163,7 @@ def _placements(behaviour: str, search: bool) -> list[dict]:
     return out
 
 
-def _path(behaviour, roots, headings, height_m, width, height, params, placement):
+def _path(behaviour, roots, headings, height_m, width, height, params, placement, base=None):
     """(placement cost, eyes [F,3], looks [F,3]) of a behaviour in one placement: the base path
     (orbit, or a framing of the motion), then its moves."""
     f = len(roots)
@@ -170,9 +172,12 @@ def _path(behaviour, roots, headings, height_m, width, height, params, placement
         eyes, looks = _orbit_path(roots, headings, height_m, params, turn, near, up)
     else:
         margin = {"dolly": 1.6, "pan": 0.9, "truck": 1.5, "whip_pan": 1.1}.get(behaviour, 1.25)
-        eye, center = _framing(roots, headings, height_m, width, height, azimuth_offset_deg=-25.0 + turn,
-                               margin=margin)
-        eye = center + near * (eye - center) + np.array([0.0, 0.0, up])
+        if base is not None:
+            eye, center = (np.asarray(v, np.float64) for v in base)
+        else:
+            eye, center = _framing(roots, headings, height_m, width, height, azimuth_offset_deg=-25.0 + turn,
+                                   margin=margin)
+            eye = center + near * (eye - center) + np.array([0.0, 0.0, up])
         eyes = np.repeat(eye[None], f, axis=0)
         looks = np.repeat(center[None], f, axis=0)
         if behaviour == "pan" and _travels(roots):  # track the moving character

@@ -94,9 +94,12 @@ def plan_motion(shot, plan=None) -> MotionPlan:
         if behaviour == "keyframes":
             raise ValueError("camera: keyframes were asked for but the shot has no cameras; keyframe the camera or choose follow, orbit, static, dolly or pan")
         params = camera_plan_for_previz(plan, shot.camera_behaviour).params
+        base = None
+        if camera_target is not None and behaviour in MOVES:  # the move starts at the lens it walks to
+            base = (camera_target.position, camera_target.position + camera_target.forward)
         cameras = plan_cameras(behaviour, roots, headings, float(anchor.height_m), shot.width, shot.height, params,
                                grid=grid, ground=ground, fps=float(shot.fps),
-                               depth_check=_depth_check(shot, roots) if shot.scene is not None else None)
+                               depth_check=_depth_check(shot, roots) if shot.scene is not None else None, base=base)
     return MotionPlan(roots, headings, speeds, plan, cameras, behaviour, ground, float(shot.fps),
                       float(anchor.height_m), targets, warnings)
 
