@@ -128,7 +128,7 @@ def plan_root_path(plan, anchor, num_frames: int, fps: float, ground: Ground,
         state["end_pos"] = positions[-1]
         next_moves = k + 1 < len(segments) and _moves(segments[k + 1]) and _seg(segments[k + 1], "start_frame", 0) <= end
         if state["moving"] and state["direction"] == "around":
-            pos, heading, v = _circle_step(state, pos, heading, v, (end - i - 1) * dt, next_moves, dt)
+            pos, heading, v = _circle_step(state, pos, heading, v, (end - i - 1) * dt, next_moves, dt, grid, clearance)
         elif state["moving"]:
             speed = state["speed"]
             a = _accel_for(speed)
@@ -212,10 +212,12 @@ def _unreached(segments, seg_state, end_pos, num_frames: int, fps: float) -> lis
     return out
 
 
-def _circle_step(state, pos, heading, v, time_left: float, next_moves: bool, dt: float):
+def _circle_step(state, pos, heading, v, time_left: float, next_moves: bool, dt: float, grid=None,
+                 clearance: float = 0.0):
     """One frame along the segment's circle: speed eased toward the verb's, the radius eased to
     the circle's (at most 0.6 m/s sideways), the heading turned (at a bounded rate) to the
-    tangent. Returns the new position, heading and speed."""
+    tangent; it stops rather than step into an obstacle of `grid`. Returns the new position,
+    heading and speed."""
     speed = state["speed"]
     a = _accel_for(speed)
     v_cap = speed if next_moves else min(speed, a * max(time_left, 0.0))
@@ -229,6 +231,8 @@ def _circle_step(state, pos, heading, v, time_left: float, next_moves: bool, dt:
     new = centre + rho * np.array([math.cos(phi), math.sin(phi)])
     tangent = phi + sign * math.pi / 2
     heading += float(np.clip(_wrap(tangent - heading), -TURN_RATE_RAD_S * dt, TURN_RATE_RAD_S * dt))
+    if grid is not None and grid.blocked(new, clearance, state["ignore"]) and not grid.blocked(pos, clearance, state["ignore"]):
+        return pos, heading, 0.0  # no free circle was found: stop at the obstacle, never through it
     return new, heading, v
 
 
