@@ -11,6 +11,7 @@ import numpy as np
 
 from .masks import box_masks
 from .planning import MotionPlan, plan_motion
+from .planning.sightlines import frame_ranges, hidden_frames
 from .shot import VIEW_NAMES
 
 # The AniX text template (LLaVA prompt with one image slot per view), see the model notes.
@@ -111,6 +112,16 @@ def describe_action(plan) -> str:
     return ", then ".join(parts) if parts else "standing still"
 
 
+def _warn_hidden(motion: MotionPlan, scene_depth) -> None:
+    """Add a warning to `motion` naming the frames where the rendered scene hides the character."""
+    hidden = hidden_frames(motion.cameras, motion.root_positions, motion.height_m, scene_depth)
+    if hidden:
+        why = ("the given cameras do not see it there" if motion.camera_behaviour == "user"
+               else "no camera placement found sees it there")
+        motion.warnings.append(f"the character is hidden behind the scene at frames {frame_ranges(hidden)} "
+                               f"of {len(motion.cameras)} ({why})")
+
+
 def build_prompt(action_text: str) -> str:
     return PROMPT_TEMPLATE.format(action=action_text)
 
@@ -168,6 +179,7 @@ def build_conditioning(shot, on_progress: Callable[[str, int, int], None] | None
                      on_progress=lambda d, t: progress("render", d, t), should_cancel=should_cancel)
     except RenderCancelled as exc:
         raise GenerationCancelled(str(exc)) from None
+    _warn_hidden(motion, out.depth)
     progress("masks", 0, 1)
     masks = box_masks(cameras, motion.root_positions, motion.headings, float(shot.anchor.height_m),
                       mode=options.get("mask_mode", "per_frame"))

@@ -142,6 +142,8 @@ def _submit(args) -> int:
                     elif isinstance(event, Done):
                         bar.close()
                         print(f"{event.num_frames} frames written to {out}", file=sys.stderr)
+                        for warning in event.warnings:
+                            print(f"warning: {warning}", file=sys.stderr)
                         if event.end_anchor:
                             x, y, z = event.end_anchor["position"]
                             print(f"the character ends at {x:.2f},{y:.2f},{z:.2f} heading "

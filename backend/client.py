@@ -125,6 +125,7 @@ class Done:
     timings: dict
     start_anchor: dict | None = None
     end_anchor: dict | None = None
+    warnings: list = field(default_factory=list)
 
 
 @dataclass
@@ -153,7 +154,8 @@ def _event(header: dict, blobs: list):
                      int(header.get("channels", 3)), blobs[0])
     if kind == P.DONE:
         return Done(job, int(header.get("num_frames", 0)), dict(header.get("timings", {})),
-                    header.get("start_anchor"), header.get("end_anchor"))
+                    header.get("start_anchor"), header.get("end_anchor"),
+                    [str(w) for w in header.get("warnings") or [] if isinstance(w, str)])
     if kind == P.ERROR:
         return Error(job, str(header.get("code", P.E_INTERNAL)), str(header.get("field", "")), str(header.get("message", "")))
     if kind == P.CANCELLED:

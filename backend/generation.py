@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 TEST_GENERATORS = ("pattern",)
 # request option -> generator keyword, per generator
@@ -102,12 +102,14 @@ def split_options(name: str, options: dict, width: int, height: int) -> tuple[di
 
 @dataclass
 class Outcome:
-    """What a run produced: its frames (or None when all went through on_frame) and the
-    character's state at the first and last frame ({position [3], heading_rad})."""
+    """What a run produced: its frames (or None when all went through on_frame), the
+    character's state at the first and last frame ({position [3], heading_rad}) and the plan's
+    warnings (what could not be done as asked, one sentence each)."""
 
     frames: object
     start_anchor: dict
     end_anchor: dict
+    warnings: list = field(default_factory=list)
 
 
 def anchor_state(position, heading_rad) -> dict:
@@ -160,4 +162,5 @@ def run_generator(name: str, spec, on_progress, should_cancel, on_frame, *, mode
     frames = generator.generate(conditioning, on_progress=on_progress, should_cancel=should_cancel, on_frame=on_frame)
     motion = conditioning.motion
     return Outcome(frames, anchor_state(motion.root_positions[0], motion.headings[0]),
-                   anchor_state(motion.root_positions[-1], math.remainder(float(motion.headings[-1]), 2 * math.pi)))
+                   anchor_state(motion.root_positions[-1], math.remainder(float(motion.headings[-1]), 2 * math.pi)),
+                   [str(w) for w in getattr(motion, "warnings", ())])

@@ -239,7 +239,7 @@ class Server:
             if anchors["end_anchor"] is not None:
                 self.results.set_info(job.id, end_anchor=anchors["end_anchor"])
             self._end_job(job, "done", P.message(P.DONE, job=job.id, num_frames=job.frames_ready, timings=timings,
-                                                 **anchors))
+                                                 warnings=_warnings(header.get("warnings")), **anchors))
         elif kind == P.ERROR:
             self._end_job(job, "failed", P.message(P.ERROR, job=job.id, code=header.get("code", P.E_INTERNAL),
                                                    field=header.get("field", ""), message=header.get("message", "")))
@@ -535,6 +535,13 @@ def _anchor_state(value) -> dict | None:
                 "heading_rad": P.check_float(value.get("heading_rad"), "heading_rad")}
     except P.ProtocolError:
         return None
+
+
+def _warnings(value) -> list[str]:
+    """A worker's warnings made safe to send on: at most 20 strings of at most 500 characters."""
+    if not isinstance(value, list):
+        return []
+    return [w[:500] for w in value if isinstance(w, str)][:20]
 
 
 # ---------------------------------------------------------------------- entry points

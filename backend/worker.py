@@ -247,7 +247,7 @@ class JobRunner(threading.Thread):
                         on_frame(index, frames[index])
             switch_stage("done")
             self.send(P.DONE, num_frames=len(sent), timings={k: round(v, 6) for k, v in timings.items()},
-                      start_anchor=outcome.start_anchor, end_anchor=outcome.end_anchor)
+                      start_anchor=outcome.start_anchor, end_anchor=outcome.end_anchor, warnings=outcome.warnings)
         except JobRejected as exc:
             self.send(P.ERROR, code=exc.code, field=exc.field, message=str(exc))
         except BaseException as exc:  # noqa: BLE001 - every failure becomes an error message

@@ -254,7 +254,7 @@ class ShotJob:
         elif kind == "frame":
             self._write_frame(event)
         elif kind == "done":
-            self._post("done", end_anchor=getattr(event, "end_anchor", None))
+            self._post("done", end_anchor=getattr(event, "end_anchor", None), warnings=getattr(event, "warnings", None) or [])
             return True
         elif kind == "cancelled":
             self._post("cancelled", reason="" if self.cancel_requested.is_set() else getattr(event, "reason", ""))
@@ -319,7 +319,7 @@ class ShotJob:
             _set(props, status=f"Frame {len(self.frames)}/{total_frames}",
                  progress=min(1.0, len(self.frames) / max(1, total_frames)))
         elif kind == "done":
-            self._finish_done(props, data.get("end_anchor"))
+            self._finish_done(props, data.get("end_anchor"), data.get("warnings") or [])
         elif kind == "cancelled":
             reason = f" by the backend ({data['reason']})" if data.get("reason") else ""
             self._forget_record(scene)
@@ -348,7 +348,7 @@ class ShotJob:
         if self.job_id:
             resume.remove_folder_record(self.folder, self.job_id)
 
-    def _finish_done(self, props, end_anchor=None) -> None:
+    def _finish_done(self, props, end_anchor=None, warnings=()) -> None:
         files = [self.frames[i] for i in sorted(self.frames)]
         seq_scene = bpy.data.scenes.get(self.plan.sequencer_scene_name) or bpy.data.scenes.get(self.plan.scene_name)
         if not files:
@@ -365,6 +365,9 @@ class ShotJob:
         self._forget_record(bpy.data.scenes.get(self.plan.scene_name))
         expected = self.num_frames
         note = "" if len(files) == expected else f" (only {len(files)} of {expected} frames arrived)"
+        for warning in warnings:  # what the plan could not do as asked (hidden frames, a target not reached)
+            print(f"AniX warning: {warning}")
+            note += f"; warning: {warning}"
         self._end("done", props, f"Done: {len(files)} frames in strip '{strip.name}'{note}")
 
     def _end(self, state: str, props, text: str, fix: str = "") -> None:

@@ -205,6 +205,19 @@ def test_two_chained_blockout_shots_the_second_starts_where_the_first_ended(serv
     assert abs(turn) < 0.05
 
 
+def test_done_carries_the_plans_warnings_a_target_not_reached_and_none_for_a_craned_walk(server, scene_sha, views):
+    shot = {"scene": scene_sha, "num_frames": 6, "fps": 4.0, "width": W, "height": H, "encoding": "raw",
+            "instruction": "walks to the bench", "camera_behaviour": "static", "generator": "blockout",
+            "targets": {"bench": [0.0, -3.0, 0.0]},
+            "anchor": {"position": [-4.5, 2.5, 0.0], "heading_rad": -0.9, "height_m": 1.8}}
+    with Client(server.address) as client:
+        _, short = collect(client.submit(shot, views=views))
+        _, fine = collect(client.submit(dict(shot, instruction="walks forward", camera_behaviour="crane"), views=views))
+    assert isinstance(short, Done) and isinstance(fine, Done)
+    assert len(short.warnings) == 1 and "short of the bench" in short.warnings[0] and "--frames" in short.warnings[0]
+    assert fine.warnings == []
+
+
 # ---- anix serve --generator anix --model DIR ---------------------------------------------------
 
 def serve(*args, timeout=60):

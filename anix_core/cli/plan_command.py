@@ -84,6 +84,9 @@ def plan_command(args) -> int:
     check_frames(args.frames, args.fps)
     targets = parse_targets(args.targets, positions_required=False)
     plan = parse(args.text, targets=targets, num_frames=args.frames, fps=args.fps, camera=args.camera)
+    from anix_core.planning import camera_plan_for_previz
+
+    plan.camera = camera_plan_for_previz(plan, args.camera)  # the camera previz will film with
     json.dump(plan.to_dict(), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -15,7 +15,7 @@ from anix_core.cli.plan_command import (accept_negative_values, add_targets_opti
                                         check_range, parse_targets, parse_xyz, register_plan)
 from anix_core.views import load_view, load_views
 
-CAMERA_CHOICES = ("follow", "orbit", "static", "dolly", "pan")
+CAMERA_CHOICES = ("follow", "orbit", "static", "dolly", "pan", "crane", "tilt", "truck", "whip_pan")
 CHARACTER_HEIGHT_M = (0.1, 10.0)   # --height-m: a toy to a giant, still a person-sized billboard
 SCENE_MARGIN_FRACTION, SCENE_MARGIN_MIN_M = 0.25, 2.0  # how far outside the scene an anchor may stand
 
@@ -44,6 +44,7 @@ def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool =
     GIL): the conditioning videos while the generator runs, the shot as soon as it is done."""
     from anix_core.conditioning import build_conditioning
     from anix_core.generators import create
+    from anix_core.planning import camera_plan_for_previz
     from anix_core.planview import draw_plan_image
     from anix_core.video import write_mp4, write_png, write_pngs
 
@@ -62,15 +63,16 @@ def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool =
                     writers.submit(write_mp4, frames, out / "shot.mp4", fps=shot.fps)]
         motion = cond.motion
         plan_json = {"instruction": shot.instruction, "generator": generator, "prompt": cond.prompt,
-                     **motion.plan.to_dict(), "motion": motion.to_dict()}
+                     **motion.plan.to_dict(), "motion": motion.to_dict(), "warnings": list(motion.warnings)}
+        if motion.camera_behaviour != "user":  # the camera it was filmed with
+            plan_json["camera"] = camera_plan_for_previz(motion.plan, shot.camera_behaviour).to_dict()
         (out / "plan.json").write_text(json.dumps(plan_json, indent=1))
         write_png(draw_plan_image(shot.scene, motion), out / "plan.png")
         for job in pending:
             job.result()  # re-raises a writer's error
     t3 = time.perf_counter()
     return {"out": out, "mp4": out / "shot.mp4", "frames": len(frames), "conditioning_s": t1 - t0,
-            "generate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0,
-            "warnings": list(getattr(motion.plan, "warnings", []))}
+            "generate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0, "warnings": list(motion.warnings)}
 
 
 def _mask_frames(masks: np.ndarray):
@@ -113,7 +115,7 @@ def _cameras_argument(value: str, frames: int):
 
 
 def previz_command(args) -> int:
-    from anix_core.instructions import parse
+    from anix_core.instructions import CAMERA_BEHAVIOURS, parse
     from anix_core.shot import Anchor, ShotSpec
     from anix_core.splats import load
 
@@ -126,7 +128,8 @@ def previz_command(args) -> int:
     anchor = np.array(parse_xyz(args.anchor, "--anchor")) if args.anchor else None
     targets = {name: np.array(xyz) for name, xyz in parse_targets(args.targets).items()}
     behaviour, cameras = _cameras_argument(args.camera, args.frames)
-    parse(args.instruction, targets=targets, num_frames=args.frames, fps=args.fps, camera=behaviour)  # fail before loading
+    parse(args.instruction, targets=targets, num_frames=args.frames, fps=args.fps,
+          camera=behaviour if behaviour in CAMERA_BEHAVIOURS else None)  # fail before loading
     views = load_views(args.views)
     scene = load(args.scene)
     if anchor is not None:
@@ -182,7 +185,7 @@ def demo_command(args) -> int:
 
 def _report(summary: dict) -> None:
     for line in summary.get("warnings", []):
-        print(f"anix: warning: {line}", file=sys.stderr)  # words read on a guess (docs/PLAN.md)
+        print(f"anix: warning: {line}", file=sys.stderr)  # words read on a guess, hidden frames, targets not reached
     print(f"{summary['frames']} frames in {summary['total_s']:.1f} s "
           f"(conditioning {summary['conditioning_s']:.1f} s, generator {summary['generate_s']:.1f} s, "
           f"writing {summary['write_s']:.1f} s)")
@@ -202,7 +205,7 @@ def register(subparsers) -> None:
     p.add_argument("--scene", required=True, help="3DGS scene (.ply, compressed .ply, .splat, .spz), Z up, metres")
     p.add_argument("--views", required=True, help="folder with the front, left, back and right images of the character")
     p.add_argument("--instruction", required=True, help='what happens, e.g. "the robot walks to the fountain, camera follows"')
-    p.add_argument("--camera", default=None, metavar="{follow,orbit,static,dolly,pan} or cams.json",
+    p.add_argument("--camera", default=None, metavar="{" + ",".join(CAMERA_CHOICES) + "} or cams.json",
                    help="camera behaviour, or a cams.json with one camera per frame (overrides the text)")
     p.add_argument("--frames", type=int, default=93, help="frames in the shot (default 93)")
     p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
