@@ -39,7 +39,7 @@ bpy.ops.anix.keyframe_camera(behaviour="ORBIT", degrees=30.0)
 def strip_info(strip):
     return None if strip is None else {
         "name": strip.name, "channel": strip.channel, "start": strip.frame_final_start,
-        "end": strip.frame_final_end, "count": len(strip.elements), "directory": strip.directory,
+        "end": strip.frame_final_end, "count": len(strip.elements), "directory": bpy.path.abspath(strip.directory),
         "files": [e.filename for e in strip.elements], "stored": vse.stored_request(strip),
         "props": {k: strip[k] for k in strip.keys() if k.startswith("anix_") and k != "anix_request"}}
 
@@ -123,7 +123,7 @@ prefs.backend_address = A["dead_address"]
 t0 = time.perf_counter()
 res, err = Reports.call(bpy.ops.anix.generate, wait=True)
 out["down"] = {"result": res, "error": err, "seconds": time.perf_counter() - t0, "last_error": props.last_error}
-res, err = Reports.call(bpy.ops.anix.check_backend)
+res, err = Reports.call(bpy.ops.anix.check_backend, wait=True)
 out["down_check"] = {"result": res, "error": err, "backend_status": props.backend_status}
 
 # ---- 6. remote host without online access ---------------------------------------------------------
@@ -136,7 +136,7 @@ prefs.backend_address = A["wrong_version_address"]
 t0 = time.perf_counter()
 res, err = Reports.call(bpy.ops.anix.generate, wait=True)
 out["version"] = {"result": res, "error": err, "seconds": time.perf_counter() - t0}
-res, err = Reports.call(bpy.ops.anix.check_backend)
+res, err = Reports.call(bpy.ops.anix.check_backend, wait=True)
 out["version_check"] = {"result": res, "error": err}
 
 emit(out)
