@@ -184,15 +184,31 @@ def input_key(name: str) -> str:
                 if item.item_type == "SOCKET" and item.in_out == "INPUT" and item.name == name)
 
 
+def input_owner(mod, name: str) -> tuple:
+    """(data, property path) of the modifier input `name`, for layout.prop and get/set:
+    Blender 5.2 keeps inputs in `mod.properties.inputs.<id>.value`, 5.0 as custom properties."""
+    key = input_key(name)
+    interface = getattr(mod, "properties", None)
+    if interface is not None and hasattr(interface, "inputs"):
+        return getattr(interface.inputs, key), "value"
+    return mod, f'["{key}"]'
+
+
 def set_input(obj, name: str, value) -> None:
-    mod = modifier(obj)
-    mod[input_key(name)] = value
+    data, path = input_owner(modifier(obj), name)
+    if path == "value":
+        data.value = value
+    else:
+        data[input_key(name)] = value
     obj.update_tag()
 
 
 def get_input(obj, name: str):
     mod = modifier(obj)
-    return mod[input_key(name)] if mod is not None else None
+    if mod is None:
+        return None
+    data, path = input_owner(mod, name)
+    return data.value if path == "value" else data[input_key(name)]
 
 
 def add_display(obj, count: int):

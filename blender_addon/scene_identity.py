@@ -57,6 +57,8 @@ def current(obj, sha256_file) -> SceneFile:
         raise FileNotFoundError(f"the splat file of '{obj.name}' is gone from {path or '(no path)'}") from None
     same = obj.get(SPLAT_SIZE_KEY) == str(st.st_size) and obj.get(SPLAT_MTIME_KEY) == str(st.st_mtime_ns)
     if same and obj.get(SPLAT_SHA_KEY):
+        if obj[SPLAT_PATH_KEY] != stored_path(path):  # the .blend was saved since: relative from now on
+            obj[SPLAT_PATH_KEY] = stored_path(path)
         return SceneFile(path, obj[SPLAT_SHA_KEY], False)
     sha = sha256_file(path)
     changed = sha != obj.get(SPLAT_SHA_KEY)

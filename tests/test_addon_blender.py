@@ -122,7 +122,7 @@ def test_blender_unpacks_the_bundled_pyzmq_and_msgpack_for_its_own_python(core):
     assert "zmq" in site and "msgpack" in site
     tags = {k.split("-")[0]: v for k, v in core["wheel_tags"].items()}
     py = core["python"]  # Blender's own Python
-    assert any(t.startswith(f"{py}-") for t in tags["pyzmq"]), tags
+    assert any(t.startswith(f"{py}-") or (py >= "cp312" and t.startswith("cp312-abi3-")) for t in tags["pyzmq"]), tags
     assert any(t.startswith(f"{py}-{py}-") for t in tags["msgpack"]), tags
 
 
@@ -384,6 +384,11 @@ def test_generate_through_the_timer_tick_reports_progress_and_lands_a_strip(gene
     assert tick["result"] == ["FINISHED"] and tick["timer_registered"] is True
     assert len(tick["statuses"]) >= 2  # the panel showed the way there, not only the end
     assert tick["statuses"][-1].startswith("Done: 4 frames")
+    import re
+
+    for status in tick["statuses"]:  # words for people: no raw stage names, byte counts or "plan 1/1"
+        assert not re.search(r"\b(plan|render|upload|load_scene|frames) \d", status), status
+        assert not re.search(r"\d{6,}", status), status
     assert tick["progress"] == 1.0 and tick["running"] is False
     assert tick["tick_return_when_idle"] is None  # the timer stops itself when no shot runs
     (strip,) = _strip_by_seed(tick["strips"], 8)
@@ -398,9 +403,16 @@ def test_continue_shot_starts_where_the_selected_strip_ends_and_regenerate_takes
     assert len(new) == 1 and new[0]["count"] == 4
     assert new[0]["stored"]["options"]["continue_from"] == previous["stored"]["job_id"]
     assert regen["result"] == ["FINISHED"], regen["error"]
-    assert regen["seed_now"] == 9
     (strip,) = _strip_by_seed(regen["strips"], 9)
     assert strip["start"] == previous["start"] and strip["stored"]["instruction"] == "walks forward"
+
+
+def test_regenerate_leaves_the_panel_alone_and_the_new_take_plays_over_the_muted_old_one(generated):
+    regen = generated["regenerate"]
+    assert regen["panel_after"] == ["waves hello", 40]  # what the animator typed for the next shot
+    (new,) = _strip_by_seed(regen["strips"], 9)
+    (old,) = [s for s in _strip_by_seed(regen["strips"], 8) if s["start"] == new["start"]]
+    assert new["mute"] is False and old["mute"] is True
 
 
 def test_continue_shot_follows_on_the_same_channel_and_regenerating_it_keeps_the_continuation(generated):
@@ -425,6 +437,7 @@ def test_preview_conditioning_lands_the_scene_render_with_the_character_box(gene
     assert preview["result"] == ["FINISHED"], preview["error"]
     (strip,) = preview["strips"]
     assert strip["name"].endswith("_preview") and strip["count"] == 4
+    assert strip["mute"] is True  # over the shots of the same frames: it does not hide them
     assert strip["stored"]["generator"] == "render" and strip["stored"]["options"]["overlay"] == "character_box"
     for name in strip["files"]:
         frame = np.asarray(Image.open(os.path.join(strip["directory"], name)).convert("RGB"))
@@ -437,7 +450,7 @@ def test_a_backend_of_another_protocol_version_is_reported_with_what_to_do(gener
     assert version["result"] == ["ERROR_REPORTED"] and version["seconds"] < 3  # no timeout wait
     assert "protocol version 2" in version["error"] and "update AniX Studio or the backend" in version["error"]
     assert "Traceback" not in version["error"]
-    check = generated["version_check"]
+    check = generated["version_check"]  # Check Backend with wait=True (scripts)
     assert check["result"] == ["ERROR_REPORTED"] and "protocol version 2" in check["error"]
 
 
@@ -456,7 +469,36 @@ def test_no_backend_is_reported_within_seconds_with_what_to_do(generated):
     assert down["seconds"] < 6
     assert "tcp://127.0.0.1:9" in down["error"] and "Start the backend" in down["error"]
     assert "Traceback" not in down["error"]
-    assert generated["down_check"]["backend_status"] == "not reachable"
+    assert down["folders_left"] == []  # the failed shot's empty frames folder is gone
+
+
+def test_check_backend_returns_at_once_and_the_status_updates_when_the_answer_comes(generated):
+    check = generated["down_check"]
+    assert check["result"] == ["FINISHED"] and check["returned_after"] < 0.5
+    assert check["checking"].startswith("checking tcp://127.0.0.1:9")
+    assert check["backend_status"] == "not reachable" and "Start the backend" in check["last_error"]
+
+
+def test_a_successful_shot_updates_the_backend_status(generated):
+    assert generated["wait"]["backend_status"].startswith("ready (tcp://127.0.0.1:")
+
+
+def test_a_saved_blend_stores_frames_and_the_splat_file_relative_to_it(generated):
+    saved = generated["saved"]
+    assert saved["result"] == ["FINISHED"], saved["error"]
+    assert saved["strip"]["stored_directory"].startswith("//") and saved["strip"]["count"] == 4
+    assert saved["splat_path"] == "//scene.ply"
+
+
+def test_an_edited_splat_file_is_hashed_again_uploaded_and_used_by_the_shot(generated):
+    e = generated["edited"]
+    assert e["result"] == ["FINISHED"], e["error"]
+    assert e["new_sha"] != e["old_sha"] and e["sent_sha"] == e["new_sha"] == e["object_sha"]
+
+
+def test_a_missing_splat_file_is_a_clear_error_with_a_fix(generated):
+    m = generated["missing"]
+    assert m["result"] == ["ERROR_REPORTED"] and "is gone from" in m["error"] and m["fix"] == "anix.relocate_splats"
 
 
 def test_a_remote_backend_without_online_access_is_refused_with_the_setting_to_change(generated):
@@ -468,7 +510,7 @@ def test_a_remote_backend_without_online_access_is_refused_with_the_setting_to_c
 # ---- import speed ---------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_a_million_splats_import_in_under_two_seconds(addon_zip, tmp_path):
+def test_a_million_splats_import_and_show_no_slower_than_blenders_own_ply_import(addon_zip, tmp_path):
     from anix_core.splats import GaussianScene, save
 
     rng = np.random.default_rng(0)
@@ -484,7 +526,10 @@ def test_a_million_splats_import_in_under_two_seconds(addon_zip, tmp_path):
     result = run_blender("addon_import_speed.py", {"zip": str(addon_zip), "path": str(path)}, tmp_path)
     assert result["count"] == n
     assert {"color", "opacity", "scale", "rotation"} <= set(result["attributes"])
+    assert result["density"] == pytest.approx(0.3) and 250_000 < result["shown"] <= 300_000
     best = min(result["anix_seconds"])
-    print(f"1M splats: AniX import {best:.2f} s (includes sha256), Blender PLY import "
-          f"{result['blender_ply_seconds']:.2f} s")
-    assert best <= 2.0
+    print(f"1M splats: AniX import + display {best:.2f} s (import with sha256 "
+          f"{min(result['anix_import_seconds']):.2f} s, display {min(result['anix_display_seconds']):.2f} s); "
+          f"Blender PLY import + evaluation {result['blender_ply_seconds']:.2f} s")
+    # goal: no slower than Blender's own importer; margin for a loaded 2-core machine
+    assert best <= 1.5 * result["blender_ply_seconds"] + 0.5

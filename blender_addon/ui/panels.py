@@ -61,7 +61,7 @@ class ANIX_PT_display(_AnixPanel, bpy.types.Panel):
         mod = display.modifier(active_splats(context))
         col = layout.column(align=True)
         for name in display.INPUTS:
-            col.prop(mod, f'["{display.input_key(name)}"]', text=name)
+            col.prop(*display.input_owner(mod, name), text=name)
         layout.label(text="The backend always renders every splat", icon="INFO")
 
 
