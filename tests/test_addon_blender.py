@@ -100,7 +100,8 @@ def core(addon_zip, fixtures_dir, tmp_path_factory, blender):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return run_blender("addon_core.py", {"zip": str(addon_zip), "fixtures": str(fixtures_dir),
-                                         "out": str(work / "frames"), "port": port}, work, python=blender)
+                                         "out": str(work / "frames"), "port": port,
+                                         "backend_python": sys.executable}, work, python=blender)
 
 
 # ---- install --------------------------------------------------------------------------------------

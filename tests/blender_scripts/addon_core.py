@@ -250,7 +250,7 @@ out["poll_without_strip"] = {"regenerate": bpy.ops.anix.regenerate.poll(), "cont
 import time  # noqa: E402
 
 prefs = bpy.context.preferences.addons[ADDON].preferences
-prefs.python_path = sys.executable
+prefs.python_path = A.get("backend_python", sys.executable)  # a Python with AniX installed
 prefs.backend_address = f"tcp://127.0.0.1:{A['port']}"
 local_backend = submodule("local_backend")
 res, err = Reports.call(bpy.ops.anix.start_local_backend)
