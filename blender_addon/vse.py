@@ -94,14 +94,9 @@ def add_image_strip(seq_scene, name: str, files: list[str], frame_start: int, re
 
 def _stored_folder(folder: str) -> str:
     """`folder` relative to the saved .blend (`//...`), else as it is."""
-    import bpy
+    from .scene_identity import stored_path
 
-    if bpy.data.filepath:
-        try:
-            return bpy.path.relpath(folder)
-        except ValueError:  # another drive (Windows)
-            pass
-    return folder
+    return stored_path(folder)
 
 
 def store_request(strip, request: dict) -> None:
