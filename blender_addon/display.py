@@ -26,7 +26,7 @@ SHAPE = "AniX Splat Shape"
 MATERIAL = "AniX Splat"
 COLOUR_FOR_SHADERS = "splat_color"
 VERSION = 1                 # bump when the node group changes: old files get the new one
-DISPLAY_BUDGET = 300_000    # splats shown by default (12 vertices each)
+DISPLAY_BUDGET = 100_000    # splats shown by default (12 vertices each): a light viewport, a quick import
 DEFAULT_SIZE = 1.5          # half-axes in standard deviations: where a splat fades out
 DEFAULT_MIN_OPACITY = 0.1   # fainter splats are not drawn
 # input name -> (socket type, default, min, max, description)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import bpy
 import numpy as np
@@ -64,11 +65,15 @@ def import_splats(context, filepath: str) -> tuple[bpy.types.Object, dict]:
     splats = deps.splats()
     t0 = time.perf_counter()
     path = os.path.abspath(bpy.path.abspath(filepath))
-    scene = splats.load(path)
-    name = os.path.basename(path).split(".")[0] or "Splats"
-    mesh = build_splat_mesh(name, scene)
+    # hash while the file is read and the mesh is built (hashlib lets go of the GIL)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="anix-hash") as pool:
+        sha = pool.submit(splats.sha256_file, path)
+        scene = splats.load(path)
+        name = os.path.basename(path).split(".")[0] or "Splats"
+        mesh = build_splat_mesh(name, scene)
+        sha256 = sha.result()
     obj = bpy.data.objects.new(name, mesh)
-    scene_identity.remember(obj, path, splats.sha256_file(path))
+    scene_identity.remember(obj, path, sha256)
     obj[SPLAT_COUNT_KEY] = scene.count
     display.add_display(obj, scene.count)
     context.collection.objects.link(obj)

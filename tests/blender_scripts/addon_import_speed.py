@@ -25,21 +25,22 @@ def evaluated_seconds() -> float:
     return time.perf_counter() - t0
 
 
-for attempt in range(2):  # the second run sees a warm file cache, like the reference below
+for attempt in range(3):  # alternate with Blender's importer: both see the same cache and load
     t0 = time.perf_counter()
     bpy.ops.anix.import_splats(filepath=A["path"])
     imported = time.perf_counter() - t0
-    shown = evaluated_seconds()
+    shown = evaluated_seconds()  # the operator's own depsgraph update usually did it already
     out.setdefault("anix_import_seconds", []).append(imported)
     out.setdefault("anix_display_seconds", []).append(shown)
     out.setdefault("anix_seconds", []).append(imported + shown)
-obj = bpy.context.view_layer.objects.active
-out["count"] = len(obj.data.vertices)
-out["attributes"] = sorted(a.name for a in obj.data.attributes)
-out["density"] = display.get_input(obj, "Density")
-out["shown"] = display.shown_count(obj, bpy.context.evaluated_depsgraph_get())
-t0 = time.perf_counter()
-bpy.ops.wm.ply_import(filepath=A["path"])
-imported = time.perf_counter() - t0
-out["blender_ply_seconds"] = imported + evaluated_seconds()
+    obj = bpy.context.view_layer.objects.active
+    if attempt == 0:
+        out["count"] = len(obj.data.vertices)
+        out["attributes"] = sorted(a.name for a in obj.data.attributes)
+        out["density"] = display.get_input(obj, "Density")
+        out["shown"] = display.shown_count(obj, bpy.context.evaluated_depsgraph_get())
+    t0 = time.perf_counter()
+    bpy.ops.wm.ply_import(filepath=A["path"])
+    imported = time.perf_counter() - t0
+    out.setdefault("blender_ply_seconds", []).append(imported + evaluated_seconds())
 emit(out)
