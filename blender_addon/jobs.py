@@ -63,6 +63,7 @@ class ShotJob:
         self._client = None
         self.reconnects = 0                      # times the thread attached again after losing the backend
         self.warnings: list[str] = []            # planning warnings from the backend's done
+        self.undo_step = ""                      # the undo step pushed when the strip landed
         self._cancel_lock = threading.Lock()
         self._cancel_sent = False
         self.thread = threading.Thread(target=self._run, name=f"anix-shot-{plan.shot_name}", daemon=True)
@@ -338,7 +339,7 @@ class ShotJob:
             self._end("interrupted", props, "Interrupted: " + headline(data["text"]), fix="anix.resume_shot")
         elif kind == "gone":
             self._forget_record(scene)
-            kept = self._tidy_folder()
+            self._tidy_folder()
             self.error = (f"the backend no longer has shot '{self.plan.shot_name}' (job {self.job_id}): it was "
                           "restarted while the shot was queued or running, or the shot ended more than 30 minutes ago. "
                           f"{len(self.frames)} of {total_frames} frames are kept in {self.folder}; Generate again "
@@ -395,7 +396,9 @@ class ShotJob:
         self._end("done", props, f"Done: {len(files)} frames in strip '{strip.name}'{note}{muted}")
         for warning in warnings:
             log("WARNING", f"'{strip.name}': {warning}")
-        push_undo(f"AniX: shot '{strip.name}' landed")
+        self.undo_step = f"AniX: shot '{strip.name}' landed"
+        if not push_undo(self.undo_step):
+            self.undo_step = ""
 
     def _end(self, state: str, props, text: str, fix: str = "") -> None:
         self.state = state

@@ -279,6 +279,7 @@ def test_planning_warnings_show_in_the_panel_the_info_log_and_on_the_strip(core)
     assert w["stored"] == w["panel"].splitlines()
     assert any(level == "WARNING" and "florp" in text for level, text in w["logged"])
     assert w["status"].startswith("Done: 3 frames")
+    assert w["undo_step"].startswith("AniX: shot '")  # the landing from the timer is its own undo step
     assert core["no_warnings"] == {"panel": "", "state": "done"}  # a done without the field: no warnings
 
 
@@ -289,6 +290,12 @@ def test_messages_speak_of_stages_and_megabytes_and_fit_on_one_line(core):
     headline = words["headline"]
     assert headline == "The instruction names no action the planner knows"
     assert "InstructionError" not in words["error_text"] and words["error_text"].startswith("no verb")
+
+
+def test_the_panel_shows_the_character_views_as_thumbnails(core):
+    t = core["thumbnails"]
+    assert t["size"][0] > 0 and t["size"][1] > 0 and t["again"] and t["count"] == 1  # one per file
+    assert t["missing"] == 0
 
 
 def test_operators_that_change_data_are_undoable_and_all_have_a_poll(core):

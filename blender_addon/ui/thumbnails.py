@@ -12,13 +12,22 @@ import bpy
 _collection = None
 
 
-def icon_id(path: str) -> int:
+def preview(path: str):
+    """The preview of the image at `path` (made once per file version), or None."""
     path = bpy.path.abspath(path) if path else ""
     if _collection is None or not path or not os.path.isfile(path):
-        return 0
+        return None
     key = f"{path}:{os.path.getmtime(path)}"  # a changed file gets a new picture
-    preview = _collection.get(key) or _collection.load(key, path, "IMAGE")
-    return preview.icon_id
+    return _collection.get(key) or _collection.load(key, path, "IMAGE")
+
+
+def icon_id(path: str) -> int:
+    found = preview(path)
+    return found.icon_id if found is not None else 0
+
+
+def count() -> int:
+    return len(_collection) if _collection is not None else 0
 
 
 def register() -> None:

@@ -217,7 +217,8 @@ warnings = ["unknown verb 'florp' kept as a gesture", "character not visible in 
 job.handle("done", {"end_anchor": None, "warnings": warnings})
 landed = scene.sequence_editor.strips_all[job.strip_name]
 out["warnings"] = {"panel": scene.anix.warnings, "stored": vse.stored_request(landed).get("warnings"),
-                   "logged": [list(r) for r in jobs_mod.reported], "status": scene.anix.status}
+                   "logged": [list(r) for r in jobs_mod.reported], "status": scene.anix.status,
+                   "undo_step": job.undo_step}
 job2 = jobs_mod.ShotJob(plan)
 job2.frames = dict(enumerate(files))
 job2.handle("done", {"end_anchor": None})  # a backend that sends no warnings
@@ -233,6 +234,12 @@ out["words"] = {
                                   "walk, run, jog, wave, bow, sit, turn, dance, jump, point"),
     "error_text": jobs_mod._error_text("invalid_field", "request.instruction", "InstructionError: no verb"),
 }
+
+# ---- view thumbnails ----------------------------------------------------------------------------
+thumbnails = submodule("ui.thumbnails")
+front = scene.anix.view_front
+out["thumbnails"] = {"size": list(thumbnails.preview(front).image_size), "again": thumbnails.preview(front) is not None,
+                     "count": thumbnails.count(), "missing": thumbnails.icon_id("/nowhere/x.png")}
 
 # ---- undo and poll ---------------------------------------------------------------------------------
 out["operators_undo"] = {name: "UNDO" in getattr(bpy.types, f"ANIX_OT_{name}").bl_options for name in (
