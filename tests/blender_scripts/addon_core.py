@@ -247,7 +247,8 @@ out["operators_undo"] = {name: "UNDO" in getattr(bpy.types, f"ANIX_OT_{name}").b
     "restore_camera_keys", "add_anchor", "add_camera", "discard_shot", "resume_shot")}
 out["operators_poll"] = {name: hasattr(getattr(bpy.types, f"ANIX_OT_{name}"), "poll") for name in (
     "generate", "regenerate", "continue_shot", "preview_conditioning", "check_backend", "keyframe_camera",
-    "add_camera", "add_anchor", "import_splats", "cancel", "resume_shot", "discard_shot", "restore_camera_keys")}
+    "add_camera", "add_anchor", "import_splats", "cancel", "resume_shot", "discard_shot", "restore_camera_keys",
+    "start_local_backend", "stop_local_backend", "load_views_folder", "relocate_splats", "resume_shot_folder")}
 editor = scene.sequence_editor
 editor.active_strip = None
 out["poll_without_strip"] = {"regenerate": bpy.ops.anix.regenerate.poll(), "continue": bpy.ops.anix.continue_shot.poll(),
