@@ -5,8 +5,8 @@ The zip holds
 - `_vendor/`: `anix_core.splats`, `anix_core.cameras`, `backend.client`, `backend.protocol` and
   whatever they import from this repository, copied at build time (one source of truth) with
   their absolute imports rewritten to relative ones, so no `sys.path` change is needed;
-- `wheels/`: pyzmq and msgpack for Linux x64, Windows x64 and macOS (arm64, x64), for
-  Python 3.11 (Blender 5.0) and 3.13 (Blender 5.1+), downloaded with
+- `wheels/`: pyzmq and msgpack for every platform Blender ships (Linux x64 and arm64, Windows x64
+  and arm64, macOS arm64 and x64), for Python 3.11 (Blender 5.0) and 3.13 (Blender 5.1+), downloaded with
   `pip download --only-binary=:all:` into a cache ($ANIX_WHEEL_CACHE or
   ~/.cache/anix_studio/wheels) and listed in the manifest's `wheels`.
 
@@ -39,7 +39,9 @@ ALLOWED_THIRD_PARTY = {"numpy", "zmq", "msgpack"}
 WHEEL_REQUIREMENTS = ("pyzmq==27.3.0", "msgpack==1.2.4")
 WHEEL_PLATFORMS = {
     "linux-x64": ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"),
+    "linux-arm64": ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64"),
     "windows-x64": ("win_amd64",),
+    "windows-arm64": ("win_arm64",),
     "macos-arm64": ("macosx_11_0_arm64", "macosx_10_9_universal2"),
     "macos-x64": ("macosx_10_15_x86_64", "macosx_10_9_x86_64", "macosx_10_9_universal2"),
 }
@@ -214,6 +216,10 @@ def manifest_with_wheels(wheel_names: list[str]) -> str:
     new, n = re.subn(r"(?m)^wheels\s*=\s*\[[^\]]*\]", lambda m: listing, text)
     if n != 1:
         raise BuildError("blender_addon/blender_manifest.toml needs one `wheels = [...]` line for the build to fill")
+    platforms = tomllib.loads(new).get("platforms")
+    if platforms is not None and sorted(platforms) != sorted(WHEEL_PLATFORMS):
+        raise BuildError(f"blender_manifest.toml's platforms {platforms} must be the ones wheels are bundled for: "
+                         f"{sorted(WHEEL_PLATFORMS)}")
     return new
 
 

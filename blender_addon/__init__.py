@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import jobs, local_backend, operators, preferences, property_groups, ui, viewport
+from . import backend_check, display, jobs, local_backend, operators, preferences, property_groups, ui
 from .operators import import_ops
 
 _CLASSES = operators.CLASSES + ui.CLASSES
@@ -16,7 +16,7 @@ _CLASSES = operators.CLASSES + ui.CLASSES
 
 @bpy.app.handlers.persistent
 def _on_load_post(*_args):
-    viewport.sync()
+    display.upgrade_file()  # splat objects saved before the native display get it
 
 
 @bpy.app.handlers.persistent
@@ -29,21 +29,22 @@ def register():
     property_groups.register()
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
+    ui.register()
     bpy.types.TOPBAR_MT_file_import.append(import_ops.menu_import)
     bpy.app.handlers.load_post.append(_on_load_post)
     bpy.app.handlers.load_pre.append(_on_load_pre)
-    viewport.sync()
 
 
 def unregister():
     jobs.shutdown()
+    backend_check.shutdown()
     local_backend.stop()
-    viewport.remove()
     if _on_load_post in bpy.app.handlers.load_post:
         bpy.app.handlers.load_post.remove(_on_load_post)
     if _on_load_pre in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_on_load_pre)
     bpy.types.TOPBAR_MT_file_import.remove(import_ops.menu_import)
+    ui.unregister()
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)
     property_groups.unregister()

@@ -2,13 +2,16 @@
 
 Per point: `color` (FLOAT_COLOR, scene linear, from the SH DC term; alpha = opacity),
 `opacity` (FLOAT), `scale` (FLOAT_VECTOR, metres, activated), `rotation` (QUATERNION, w x y z).
-The object keeps `anix_splat_path`, `anix_splat_sha256`, `anix_splat_count` as custom
-properties; the backend renders the same file, moved by the object's matrix_world.
+The object keeps `anix_splat_path` (relative `//` when the .blend is saved), `anix_splat_sha256`,
+`anix_splat_count`, `anix_splat_size` and `anix_splat_mtime` (to notice an edited file, see
+scene_identity.py) as custom properties; the backend renders the same file, moved by the
+object's matrix_world. display.py makes the splats visible as ordinary geometry.
 """
 from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import bpy
 import numpy as np
@@ -18,6 +21,8 @@ from . import deps
 SPLAT_PATH_KEY = "anix_splat_path"
 SPLAT_SHA_KEY = "anix_splat_sha256"
 SPLAT_COUNT_KEY = "anix_splat_count"
+SPLAT_SIZE_KEY = "anix_splat_size"
+SPLAT_MTIME_KEY = "anix_splat_mtime"
 
 
 def srgb_to_linear(c: np.ndarray) -> np.ndarray:
@@ -52,19 +57,25 @@ def build_splat_mesh(name: str, scene) -> bpy.types.Mesh:
 def import_splats(context, filepath: str) -> tuple[bpy.types.Object, dict]:
     """Load a splat file into a new object linked to the active collection.
 
-    Returns (object, info) with info = {count, seconds, dropped}. Raises the scene reader's
-    SceneFormatError (a ValueError) on a bad file.
+    Returns (object, info) with info = {count, seconds, dropped, density}. Raises the scene
+    reader's SceneFormatError (a ValueError) on a bad file.
     """
+    from . import display, scene_identity
+
     splats = deps.splats()
     t0 = time.perf_counter()
     path = os.path.abspath(bpy.path.abspath(filepath))
-    scene = splats.load(path)
-    name = os.path.basename(path).split(".")[0] or "Splats"
-    mesh = build_splat_mesh(name, scene)
+    # hash while the file is read and the mesh is built (hashlib lets go of the GIL)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="anix-hash") as pool:
+        sha = pool.submit(splats.sha256_file, path)
+        scene = splats.load(path)
+        name = os.path.basename(path).split(".")[0] or "Splats"
+        mesh = build_splat_mesh(name, scene)
+        sha256 = sha.result()
     obj = bpy.data.objects.new(name, mesh)
-    obj[SPLAT_PATH_KEY] = path
-    obj[SPLAT_SHA_KEY] = splats.sha256_file(path)
+    scene_identity.remember(obj, path, sha256)
     obj[SPLAT_COUNT_KEY] = scene.count
+    display.add_display(obj, scene.count)
     context.collection.objects.link(obj)
     for other in context.view_layer.objects.selected:
         other.select_set(False)
@@ -72,9 +83,8 @@ def import_splats(context, filepath: str) -> tuple[bpy.types.Object, dict]:
     context.view_layer.objects.active = obj
     seconds = time.perf_counter() - t0
     dropped = int((scene.metadata or {}).get("dropped_non_finite", 0) or 0)
-    from . import viewport
-    viewport.sync()
-    return obj, {"count": scene.count, "seconds": seconds, "dropped": dropped}
+    return obj, {"count": scene.count, "seconds": seconds, "dropped": dropped,
+                 "density": display.default_density(scene.count)}
 
 
 def splat_objects(scene) -> list:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import threading
 import time
 import traceback
+from collections import deque
 
 import bpy
 
@@ -60,6 +62,8 @@ class ShotJob:
         self.client_job = None                   # backend.client.Job once submitted or attached
         self._client = None
         self.reconnects = 0                      # times the thread attached again after losing the backend
+        self.warnings: list[str] = []            # planning warnings from the backend's done
+        self.undo_step = ""                      # the undo step pushed when the strip landed
         self._cancel_lock = threading.Lock()
         self._cancel_sent = False
         self.thread = threading.Thread(target=self._run, name=f"anix-shot-{plan.shot_name}", daemon=True)
@@ -104,7 +108,7 @@ class ShotJob:
             name = type(exc).__name__
             if name not in ("BackendUnavailable", "ProtocolError", "JobFailed"):
                 traceback.print_exc()
-            text = _friendly(exc, self.plan.address)
+            text = friendly_error(exc, self.plan.address)
             if self.job_id and name != "ProtocolError":  # the backend still has the shot
                 self._post("interrupted", text=text)
             else:
@@ -129,15 +133,17 @@ class ShotJob:
         self._post("status", text="Connecting to the backend")
         client = self._new_client(client_mod, self.plan.timeout_s)
         info = client.hello()
-        self._post("status", text=f"Backend ready ({info.get('server_version', '?')})")
+        self._post("backend", text=backend_status_text(self.plan.address, info))
         self._post("status", text="Sending the splat scene")
-        client.ensure_scene(self.plan.scene_path,
-                            on_progress=lambda done, total: self._post("progress", stage="upload",
-                                                                       done=done, total=total))
+        sha = client.ensure_scene(self.plan.scene_path,
+                                  on_progress=lambda done, total: self._post("progress", stage="upload",
+                                                                             done=done, total=total))
         if self.cancel_requested.is_set():
             self._post("cancelled")
             return None
-        job = client.submit(dict(self.plan.request), views=self.plan.views)
+        request = dict(self.plan.request)
+        request["scene"] = sha  # the bytes just uploaded, even if the file changed after the check
+        job = client.submit(request, views=self.plan.views)
         self.client_job = job
         self.job_id = str(getattr(job, "id", "") or "")
         self._post("accepted", job_id=self.job_id, position=0)
@@ -254,7 +260,9 @@ class ShotJob:
         elif kind == "frame":
             self._write_frame(event)
         elif kind == "done":
-            self._post("done", end_anchor=getattr(event, "end_anchor", None), warnings=getattr(event, "warnings", None) or [])
+            warnings = getattr(event, "warnings", None) or []  # planning warnings (absent from older backends)
+            self._post("done", end_anchor=getattr(event, "end_anchor", None),
+                       warnings=[str(w) for w in warnings if w])
             return True
         elif kind == "cancelled":
             self._post("cancelled", reason="" if self.cancel_requested.is_set() else getattr(event, "reason", ""))
@@ -291,6 +299,8 @@ class ShotJob:
         total_frames = self.num_frames
         if kind == "status":
             _set(props, status=data["text"])
+        elif kind == "backend":
+            _set(props, backend_status=data["text"])
         elif kind == "accepted":
             self.state = "running"
             if scene is not None and data.get("job_id"):
@@ -311,36 +321,35 @@ class ShotJob:
             _set(props, status=f"Connected to the shot: frames from {data['from_frame'] + 1} of {total_frames}")
         elif kind == "progress":
             stage, done, total = data["stage"], data["done"], data["total"]
-            label = {"upload": "Uploading scene", "load_scene": "Loading scene", "conditioning": "Conditioning",
-                     "generate": "Generating", "encode": "Encoding", "queued": "Queued"}.get(stage, stage)
-            _set(props, status=f"{label} {done}/{total}" if total else label,
-                 progress=min(1.0, done / total) if total else 0.0)
+            _set(props, status=stage_text(stage, done, total), progress=min(1.0, done / total) if total else 0.0)
         elif kind == "frame":
-            _set(props, status=f"Frame {len(self.frames)}/{total_frames}",
+            _set(props, status=f"Received frame {len(self.frames)}/{total_frames}",
                  progress=min(1.0, len(self.frames) / max(1, total_frames)))
         elif kind == "done":
             self._finish_done(props, data.get("end_anchor"), data.get("warnings") or [])
         elif kind == "cancelled":
             reason = f" by the backend ({data['reason']})" if data.get("reason") else ""
             self._forget_record(scene)
-            self._end("cancelled", props, f"Cancelled{reason}; {len(self.frames)} frame(s) kept in {self.folder}")
+            kept = self._tidy_folder()
+            self._end("cancelled", props, f"Cancelled{reason}" + (f"; {kept}" if kept else ""))
         elif kind == "interrupted":
             self.error = (f"{data['text']}. {len(self.frames)} of {total_frames} frames are in {self.folder}; "
                           "when the backend answers again, Resume Shot fetches the rest (the backend keeps a shot "
                           "30 minutes after it ends, also across a restart; a shot it was running when it restarted is lost)")
-            self._end("interrupted", props, "Interrupted: " + self.error, fix="anix.resume_shot")
+            self._end("interrupted", props, "Interrupted: " + headline(data["text"]), fix="anix.resume_shot")
         elif kind == "gone":
             self._forget_record(scene)
+            self._tidy_folder()
             self.error = (f"the backend no longer has shot '{self.plan.shot_name}' (job {self.job_id}): it was "
                           "restarted while the shot was queued or running, or the shot ended more than 30 minutes ago. "
                           f"{len(self.frames)} of {total_frames} frames are kept in {self.folder}; Generate again "
                           "to make the whole shot")
-            self._end("error", props, "Error: " + self.error)
+            self._end("error", props, "Error: the backend no longer has this shot")
         elif kind == "error":
             self._forget_record(scene)
-            kept = f" ({len(self.frames)} frame(s) received so far are in {self.folder})" if self.frames else ""
-            self.error = data["text"] + kept
-            self._end("error", props, "Error: " + self.error)
+            kept = self._tidy_folder()
+            self.error = data["text"] + (f" ({kept})" if kept else "")
+            self._end("error", props, "Error: " + headline(data["text"]))
 
     def _forget_record(self, scene) -> None:
         if scene is not None and self.job_id:
@@ -348,34 +357,60 @@ class ShotJob:
         if self.job_id:
             resume.remove_folder_record(self.folder, self.job_id)
 
+    def _tidy_folder(self) -> str:
+        """After a shot that will not land: remove its folder when no frame is in it, else say
+        where the frames are."""
+        if self.frames:
+            return f"{len(self.frames)} frame(s) kept in {self.folder}"
+        try:
+            if os.path.isdir(self.folder) and not os.listdir(self.folder):
+                os.rmdir(self.folder)
+        except OSError:
+            pass
+        return ""
+
     def _finish_done(self, props, end_anchor=None, warnings=()) -> None:
         files = [self.frames[i] for i in sorted(self.frames)]
         seq_scene = bpy.data.scenes.get(self.plan.sequencer_scene_name) or bpy.data.scenes.get(self.plan.scene_name)
         if not files:
             self._forget_record(bpy.data.scenes.get(self.plan.scene_name))
+            self._tidy_folder()
             self.error = "the backend finished without sending any frame"
             self._end("error", props, "Error: " + self.error)
             return
         request = dict(self.plan.request, job_id=self.job_id, shot=self.plan.shot_name)
         if end_anchor:
             request["end_anchor"] = end_anchor  # where the character ended: Continue Shot starts there
+        if warnings:
+            request["warnings"] = list(warnings)
         strip = vse.add_image_strip(seq_scene, self.plan.shot_name, files, self.plan.frame_start, request,
-                                    channel=self.plan.extra.get("channel"))
+                                    channel=self.plan.extra.get("channel"),
+                                    preview=self.plan.request.get("generator") == "render",
+                                    replaces=self.plan.extra.get("replaces", ""))
         self.strip_name = strip.name
+        self.warnings = list(warnings)
         self._forget_record(bpy.data.scenes.get(self.plan.scene_name))
         expected = self.num_frames
         note = "" if len(files) == expected else f" (only {len(files)} of {expected} frames arrived)"
-        for warning in warnings:  # what the plan could not do as asked (hidden frames, a target not reached)
-            print(f"AniX warning: {warning}")
-            note += f"; warning: {warning}"
-        self._end("done", props, f"Done: {len(files)} frames in strip '{strip.name}'{note}")
+        muted = " (muted: it would hide the shot below)" if strip.mute else ""
+        self._end("done", props, f"Done: {len(files)} frames in strip '{strip.name}'{note}{muted}")
+        for warning in warnings:
+            log("WARNING", f"'{strip.name}': {warning}")
+        self.undo_step = f"AniX: shot '{strip.name}' landed"
+        if not push_undo(self.undo_step):
+            self.undo_step = ""
 
     def _end(self, state: str, props, text: str, fix: str = "") -> None:
         self.state = state
         self.finished = True
         failed = state in ("error", "interrupted")
         _set(props, status=text, running=False, progress=1.0 if state == "done" else (props.progress if props else 0),
-             last_error=self.error if failed else "", last_error_fix=fix if failed else "")
+             last_error=self.error if failed else "", last_error_fix=fix if failed else "",
+             warnings="\n".join(self.warnings) if state == "done" else "")
+        if failed:
+            log("ERROR", self.error)
+        elif state == "cancelled":
+            log("INFO", text)
 
     def drain(self) -> None:
         while True:
@@ -389,6 +424,59 @@ class ShotJob:
         if not self.finished and not self.thread.is_alive() and self.messages.empty() and self.thread.ident:
             text = "the connection to the backend ended unexpectedly"
             self.handle("interrupted" if self.job_id else "error", {"text": text})
+
+
+STAGE_NAMES = {  # protocol progress stages -> words for the panel
+    "queued": "Queued", "load_scene": "Loading scene", "plan": "Planning the action",
+    "render": "Rendering scene", "masks": "Placing the character", "conditioning": "Preparing the generator",
+    "generate": "Generating frame", "denoise": "Denoising step", "frames": "Making frame", "encode": "Encoding",
+}
+MB = 1024 * 1024
+HEADLINE_CHARS = 70
+reported: deque = deque(maxlen=50)   # (level, text) of what went to the Info log, newest last
+
+
+def stage_text(stage: str, done: int, total: int) -> str:
+    """'Rendering scene 3/24', 'Uploading scene 8.0 of 16.5 MB'; an unknown stage by its name."""
+    if stage == "upload":
+        return f"Uploading scene {done / MB:.1f} of {total / MB:.1f} MB" if total else "Uploading scene"
+    name = STAGE_NAMES.get(stage) or stage.replace("_", " ").strip().capitalize() or "Working"
+    if stage in ("queued", "load_scene", "encode") or not total:
+        return name
+    return f"{name} {done}/{total}"
+
+
+def headline(text: str, limit: int = HEADLINE_CHARS) -> str:
+    """The first clause of a message, for the panel (the whole message goes to the Info log)."""
+    text = re.sub(r"^[A-Z]\w*(Error|Exception): ", "", text.strip())
+    first = re.split(r"(?<=[a-z0-9)'])[.;:] | \(", text, maxsplit=1)[0].strip()
+    if len(first) > limit:
+        first = first[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return first[:1].upper() + first[1:]
+
+
+def backend_status_text(address: str, info) -> str:
+    generators = info.get("generators") if isinstance(info, dict) else None
+    return f"ready ({address})" + (f", generators: {', '.join(generators)}" if generators else "")
+
+
+def log(level: str, text: str) -> None:
+    """Put `text` in Blender's Info log (and the console): from a timer there is no operator
+    to report through, so a tiny operator does it."""
+    reported.append((level, text))
+    print(f"AniX {level.lower()}: {text}")
+    try:
+        bpy.ops.anix.report_message(level=level, message=text)
+    except Exception:  # no window (background), or an ERROR report raised by a script call
+        pass
+
+
+def push_undo(message: str) -> bool:
+    """An undo step for data landed from a timer (Ctrl+Z then removes exactly that)."""
+    try:
+        return "FINISHED" in bpy.ops.ed.undo_push(message=message)
+    except Exception:  # background mode has no undo stack
+        return False
 
 
 def _set(props, **values) -> None:
@@ -410,11 +498,12 @@ def _error_text(code: str, field: str, message: str) -> str:
         "queue_full": "the backend is busy: wait for running shots to finish, then Generate again",
     }
     hint = hints.get(code, "")
+    message = re.sub(r"^[A-Z]\w*(Error|Exception): ", "", message)  # the backend's exception name is no help
     where = f" ({field})" if field else ""
     return f"{message}{where}" + (f". {hint}" if hint else "")
 
 
-def _friendly(exc: Exception, address: str) -> str:
+def friendly_error(exc: Exception, address: str) -> str:
     """A message that says what to do, for errors raised by backend.client."""
     name = type(exc).__name__
     text = str(exc) or name

@@ -20,8 +20,8 @@ INSTRUCTION_PRESETS = (
 )
 _PRESET_TEXT = {key: text for key, _name, _desc, text in INSTRUCTION_PRESETS}
 
-# name -> (width, height); the backend may refine steps per quality
-QUALITY_SIZES = {"DRAFT": (416, 240), "STANDARD": (832, 480), "HIGH": (1280, 720)}
+# name -> the short side in pixels; the long side follows the scene's aspect (request.shot_size)
+QUALITY_SHORT_SIDE = {"DRAFT": 240, "STANDARD": 480, "HIGH": 720}
 
 
 def _apply_preset(self, _context):
@@ -58,9 +58,9 @@ class ANIX_PG_shot(bpy.types.PropertyGroup):
         description="Film through the active camera as keyframed; off: the instruction decides the camera")
     seed: IntProperty(name="Seed", default=0, min=0, description="Same seed and settings give the same shot")
     quality: EnumProperty(name="Quality", default="STANDARD", items=[
-        ("DRAFT", "Draft", "416 x 240, fastest"),
-        ("STANDARD", "Standard", "832 x 480"),
-        ("HIGH", "High", "1280 x 720, slowest"),
+        ("DRAFT", "Draft", "240 pixels on the short side, the scene's aspect (16:9: 432 x 240); fastest"),
+        ("STANDARD", "Standard", "480 pixels on the short side, the scene's aspect (16:9: 848 x 480)"),
+        ("HIGH", "High", "720 pixels on the short side, the scene's aspect (16:9: 1280 x 720); slowest"),
         ("SCENE", "Scene Resolution", "The scene's render resolution (Output properties)"),
     ])
     generator: StringProperty(name="Generator", default="",
@@ -71,6 +71,8 @@ class ANIX_PG_shot(bpy.types.PropertyGroup):
     running: BoolProperty(name="Running", default=False)
     last_error: StringProperty(name="Last Error", default="")
     last_error_fix: StringProperty(name="Fix", default="", description="Operator that fixes the last error")
+    warnings: StringProperty(name="Warnings", default="",
+                             description="What the backend's planning warned about for the last shot (one per line)")
     backend_status: StringProperty(name="Backend", default="not checked")
     # shots the backend accepted and that have not landed yet (resume.py): saved with the .blend
     shot_records: StringProperty(name="Shot Records", default="", options={"HIDDEN"},

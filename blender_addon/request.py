@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import bpy
 
-from . import camera_export, importer, network
-from .property_groups import QUALITY_SIZES, VIEW_NAMES
+from . import camera_export, deps, importer, network, scene_identity
+from .property_groups import QUALITY_SHORT_SIDE, VIEW_NAMES
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_FRAMES = 1024
@@ -47,6 +47,7 @@ class ShotPlan:
     frame_start: int
     timeout_s: float = 10.0
     extra: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)   # warnings for the animator, reported at launch
 
 
 def preferences(context):
@@ -72,11 +73,19 @@ def splat_object(context):
     if obj is None:
         raise AnixError("no splat scene in this Blender scene: import one with File > Import > "
                         "3D Gaussian Splatting", fix="anix.import_splats")
-    path = obj.get(importer.SPLAT_PATH_KEY, "")
+    path = scene_identity.absolute_path(obj)
     if not os.path.isfile(path):
         raise AnixError(f"the splat file of '{obj.name}' is gone from {path}: use Locate Splat File to point "
                         "to its new place", fix="anix.relocate_splats")
     return obj
+
+
+def scene_file(obj) -> scene_identity.SceneFile:
+    """The splat file as it is now (re-hashed when its size or time changed)."""
+    try:
+        return scene_identity.current(obj, deps.splats().sha256_file)
+    except FileNotFoundError as exc:
+        raise AnixError(f"{exc}: use Locate Splat File to point to its new place", fix="anix.relocate_splats") from None
 
 
 def view_images(props) -> dict:
@@ -139,18 +148,29 @@ def shot_name(folder: str, instruction: str, seed: int) -> str:
     return name
 
 
+MAX_SIDE = 2048  # the backend's limit per side
+
+
 def shot_size(scene) -> tuple[int, int]:
-    """Output size in pixels for the scene's quality setting."""
-    props = scene.anix
+    """Output size in pixels for the scene's quality: the scene's render size, or the quality's
+    short side with the long side from the scene's aspect (pixel aspect included), both
+    multiples of 16, so the shot frames what the camera view shows."""
+    props, render = scene.anix, scene.render
     if props.quality == "SCENE":
-        pct = scene.render.resolution_percentage / 100.0
-        return max(16, int(scene.render.resolution_x * pct)), max(16, int(scene.render.resolution_y * pct))
-    return QUALITY_SIZES[props.quality]
+        pct = render.resolution_percentage / 100.0
+        return max(16, int(render.resolution_x * pct)), max(16, int(render.resolution_y * pct))
+    short = QUALITY_SHORT_SIDE[props.quality]
+    aspect = (render.resolution_x * render.pixel_aspect_x) / max(1e-6, render.resolution_y * render.pixel_aspect_y)
+    long = min(MAX_SIDE, max(short, int(round(short * max(aspect, 1 / aspect) / 16)) * 16))
+    return (long, short) if aspect >= 1 else (short, long)
 
 
 def build_shot(context, *, generator: str | None = None, options: dict | None = None,
-               frame_start: int | None = None, name_suffix: str = "", channel: int | None = None) -> ShotPlan:
-    """Check the scene and gather one shot request (see module docstring)."""
+               frame_start: int | None = None, name_suffix: str = "", channel: int | None = None,
+               instruction: str | None = None, seed: int | None = None, replaces: str = "") -> ShotPlan:
+    """Check the scene and gather one shot request (see module docstring). `instruction` and
+    `seed` override the panel's (Regenerate takes them from the strip and leaves the panel alone);
+    `replaces` names the strip of the take this one replaces (muted when this one lands)."""
     scene = context.scene
     props = scene.anix
     address = backend_address(context)
@@ -170,17 +190,21 @@ def build_shot(context, *, generator: str | None = None, options: dict | None = 
             cameras = camera_export.export_camera_dicts(scene, scene.camera, range(first, last + 1), width, height)
         except camera_export.CameraExportError as exc:
             raise AnixError(str(exc), fix="anix.add_camera" if scene.camera is None else "") from None
-    instruction = props.instruction.strip()
+    instruction = (props.instruction if instruction is None else instruction).strip()
     if not instruction:
         raise AnixError("the instruction is empty: say what the character does (or pick a preset)")
+    seed = int(props.seed if seed is None else seed)
+    scene_now = scene_file(obj)
+    notes = [f"the splat file of '{obj.name}' changed since it was imported: the shot uses the file as it is "
+             "now (import it again to see the change in the viewport)"] if scene_now.changed else []
     request = {
-        "scene": obj[importer.SPLAT_SHA_KEY],
+        "scene": scene_now.sha256,
         "transform": [[float(v) for v in row] for row in obj.matrix_world],
         "num_frames": num_frames,
         "fps": float(scene.render.fps) / float(scene.render.fps_base or 1.0),
         "width": width,
         "height": height,
-        "seed": int(props.seed),
+        "seed": seed,
         "instruction": instruction,
         "cameras": cameras,
         "camera_behaviour": None,
@@ -200,9 +224,10 @@ def build_shot(context, *, generator: str | None = None, options: dict | None = 
     prefs = preferences(context)
     return ShotPlan(
         address=address, keys_folder=bpy.path.abspath(prefs.key_folder) if prefs and prefs.key_folder else "",
-        scene_path=obj[importer.SPLAT_PATH_KEY], scene_sha256=obj[importer.SPLAT_SHA_KEY], request=request,
-        views=views, out_dir=folder, shot_name=shot_name(folder, instruction, int(props.seed)) + name_suffix,
+        scene_path=scene_now.path, scene_sha256=scene_now.sha256, request=request,
+        views=views, out_dir=folder, shot_name=shot_name(folder, instruction, seed) + name_suffix,
         scene_name=scene.name, sequencer_scene_name=seq_scene.name,
         frame_start=first,
         timeout_s=float(prefs.timeout_s) if prefs else 10.0,
-        extra={"channel": channel} if channel else {})
+        extra={**({"channel": channel} if channel else {}), **({"replaces": replaces} if replaces else {})},
+        notes=notes)

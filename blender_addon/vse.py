@@ -3,7 +3,12 @@
 The strip goes to the sequencer scene the user sees (`workspace.sequencer_scene` in 5.0,
 else the active scene), on the lowest channel that is free over the shot's frame range, and
 carries the request that made it as custom properties (`anix_*`) so a shot can be regenerated
-or continued from a selected strip.
+or continued from a selected strip. Its folder is stored relative to the .blend (`//`) when the
+.blend is saved.
+
+What plays stays a shot: a preview (Preview Conditioning) that would cover a shot lands muted,
+a shot that lands under a preview mutes the preview, and a regenerated take mutes the take it
+replaces (unmute either to compare).
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import json
 import os
 
 REQUEST_KEY = "anix_request"   # JSON of the request (without camera lists and view images)
+PREVIEW_KEY = "anix_preview"   # set on strips of Preview Conditioning
 MAX_CHANNEL = 128
 
 
@@ -43,11 +49,18 @@ def channel_is_free(seq_scene, channel: int, frame_start: int, frame_end: int) -
         for s in editor.strips_all)
 
 
+def _overlapping(seq_scene, frame_start: int, frame_end: int) -> list:
+    editor = seq_scene.sequence_editor
+    return [] if editor is None else [s for s in editor.strips_all
+                                      if s.frame_final_start < frame_end and frame_start < s.frame_final_end]
+
+
 def add_image_strip(seq_scene, name: str, files: list[str], frame_start: int, request: dict | None = None,
-                    channel: int | None = None):
+                    channel: int | None = None, preview: bool = False, replaces: str = ""):
     """An image strip showing `files` (paths in one folder, in order) from `frame_start`, on
     `channel` when that is free over the strip's frames (Continue Shot: the channel of the strip
-    it continues), else on the lowest free channel."""
+    it continues), else on the lowest free channel. `preview`: a Preview Conditioning strip;
+    `replaces`: the name of the take a Regenerate replaces (muted). See the module docstring."""
     if not files:
         raise ValueError("no frames to add to the sequencer")
     folder = os.path.dirname(files[0])
@@ -61,10 +74,29 @@ def add_image_strip(seq_scene, name: str, files: list[str], frame_start: int, re
         if os.path.dirname(path) != folder:
             raise ValueError(f"frames must share one folder: {path} is not in {folder}")
         strip.elements.append(os.path.basename(path))
-    strip.directory = folder + os.sep
+    strip.directory = _stored_folder(folder) + os.sep
     if request:
         store_request(strip, request)
+    others = [s for s in _overlapping(seq_scene, frame_start, frame_end) if s != strip]
+    if preview:
+        strip[PREVIEW_KEY] = True
+        strip.mute = any(s.channel < strip.channel and not s.mute and REQUEST_KEY in s and PREVIEW_KEY not in s
+                         for s in others)
+    else:
+        for other in others:
+            if other.channel > strip.channel and PREVIEW_KEY in other:
+                other.mute = True
+    old = editor.strips_all.get(replaces) if replaces else None
+    if old is not None and old != strip:
+        old.mute = True
     return strip
+
+
+def _stored_folder(folder: str) -> str:
+    """`folder` relative to the saved .blend (`//...`), else as it is."""
+    from .scene_identity import stored_path
+
+    return stored_path(folder)
 
 
 def store_request(strip, request: dict) -> None:

@@ -62,7 +62,7 @@ def test_zip_vendors_client_protocol_splats_and_cameras_with_relative_imports(bu
         assert not any(n.startswith("_vendor/anix_core/render") or "torch" in n for n in names)
 
 
-def test_wheels_cover_blender_5_0_and_5_1_on_every_desktop_platform(built):
+def test_wheels_cover_blender_5_0_and_5_1_on_every_platform_blender_ships(built):
     path, with_wheels = built
     if not with_wheels:
         pytest.skip("the package index was not reachable; built without wheels")
@@ -71,15 +71,24 @@ def test_wheels_cover_blender_5_0_and_5_1_on_every_desktop_platform(built):
         names = set(z.namelist())
     wheels = [w.rsplit("/", 1)[-1] for w in manifest["wheels"]]
     assert all(f"wheels/{w}" in names for w in wheels)
-    for platform in ("manylinux", "win_amd64", "macosx"):
+    for platform in ("manylinux_2_28_x86_64", "aarch64", "win_amd64", "win_arm64", "macosx"):
         for package in ("pyzmq", "msgpack"):
             for py in ("cp311", "cp313"):
                 ok = [w for w in wheels if w.startswith(package + "-") and platform in w
                       and (f"-{py}-" in w or (py == "cp313" and "-abi3-" in w))]
                 assert ok, f"no {package} wheel for {platform} / {py}"
+    assert sorted(manifest["platforms"]) == sorted(["linux-x64", "linux-arm64", "windows-x64", "windows-arm64",
+                                                    "macos-arm64", "macos-x64"])
     mac = [w for w in wheels if "macosx" in w]
     assert any("arm64" in w or "universal2" in w for w in mac)
     assert any("x86_64" in w or "universal2" in w for w in mac)
+
+
+def test_the_addon_is_licensed_gpl_3_or_later_as_the_extensions_platform_requires(built):
+    path, _ = built
+    with zipfile.ZipFile(path) as z:
+        manifest = tomllib.loads(z.read("blender_manifest.toml").decode())
+    assert manifest["license"] == ["SPDX:GPL-3.0-or-later"]
 
 
 def test_rewrite_imports_makes_absolute_repository_imports_relative():

@@ -1,6 +1,6 @@
 """Nothing is lost when things break: a shot survives a dropped connection, Blender closing
 mid-shot, and reports clearly what was kept when the backend restarts or stays down. Real
-Blender (bpy 5.0.1) in one subprocess (tests/blender_scripts/addon_resume.py) against a real
+Blender (5.0 and 5.2, as in test_addon_blender.py) in one subprocess (tests/blender_scripts/addon_resume.py) against a real
 `anix serve` process."""
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-pytest.importorskip("bpy", reason="needs bpy==5.0.1 (real Blender as a Python module)")
-
-from test_addon_blender import addon_zip, run_blender  # noqa: E402,F401  (module fixture reused)
+from test_addon_blender import addon_zip, blender, run_blender  # noqa: E402,F401  (module fixtures reused)
 
 pytestmark = pytest.mark.blender
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +28,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def broken(addon_zip, fixtures_dir, tmp_path_factory):  # noqa: F811
+def broken(addon_zip, fixtures_dir, tmp_path_factory, blender):  # noqa: F811
     from backend_helpers import ServerProcess
 
     work = tmp_path_factory.mktemp("addon_resume")
@@ -47,7 +45,7 @@ def broken(addon_zip, fixtures_dir, tmp_path_factory):  # noqa: F811
             "zip": str(addon_zip), "fixtures": str(fixtures_dir), "out": str(work / "frames"),
             "blend": str(work / "shot.blend"), "address": address, "server_pid": server.proc.pid,
             "server_cmd": server_cmd, "repo": str(REPO), "pidfile": str(pidfile), "cache": str(cache),
-            "frames": FRAMES}, work, timeout=300)
+            "frames": FRAMES}, work, timeout=300, python=blender)
     finally:
         try:
             os.kill(server.proc.pid, signal.SIGCONT)

@@ -14,6 +14,10 @@ class ANIX_OT_start_local_backend(bpy.types.Operator):
     bl_idname = "anix.start_local_backend"
     bl_label = "Start Local Backend"
 
+    @classmethod
+    def poll(cls, _context):
+        return not local_backend.is_running()
+
     def execute(self, context):
         prefs = request.preferences(context)
         try:
@@ -32,6 +36,10 @@ class ANIX_OT_stop_local_backend(bpy.types.Operator):
     bl_idname = "anix.stop_local_backend"
     bl_label = "Stop Local Backend"
 
+    @classmethod
+    def poll(cls, _context):
+        return local_backend.is_running()
+
     def execute(self, _context):
         local_backend.stop()
         return {"FINISHED"}
@@ -42,6 +50,7 @@ class ANIX_OT_show_backend_log(bpy.types.Operator):
 
     bl_idname = "anix.show_backend_log"
     bl_label = "Show Backend Log"
+    bl_options = {"REGISTER", "UNDO"}  # it writes a text data-block (always available: an empty log says so)
 
     def execute(self, context):
         text = bpy.data.texts.get(LOG_TEXT_NAME) or bpy.data.texts.new(LOG_TEXT_NAME)

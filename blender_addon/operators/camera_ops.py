@@ -1,6 +1,10 @@
 """Camera helpers: keyframe the active camera over the scene's frame range (static, orbit, dolly,
 follow), or add a camera. The result is ordinary keyframes the user can edit: Generate then
-films through them ("Use My Camera")."""
+films through them ("Use My Camera").
+
+The animator's own keys are never overwritten: a helper writes a new action
+("<camera> AniX Orbit") and parks the camera's previous action with a fake user, remembered on
+the camera; Restore Camera Keys swaps the two back (one click, and again to return)."""
 from __future__ import annotations
 
 import math
@@ -22,18 +26,29 @@ def _target(context) -> tuple[Vector, float, float]:
     return m.translation.copy(), math.atan2(x.y, x.x), abs(m.to_scale().z)
 
 
-def _clear_transform_keys(obj) -> None:
-    ad = obj.animation_data
-    if ad is None or ad.action is None:
-        return
-    from bpy_extras import anim_utils
+PREVIOUS_ACTION_KEY = "anix_previous_action"
 
-    channelbag = anim_utils.action_get_channelbag_for_slot(ad.action, ad.action_slot)
-    if channelbag is None:
-        return
-    for fc in list(channelbag.fcurves):
-        if fc.data_path in ("location", "rotation_euler", "rotation_quaternion", "rotation_axis_angle"):
-            channelbag.fcurves.remove(fc)
+
+def _park_action(cam) -> str:
+    """Take the camera's action off it (kept with a fake user, its name remembered on the camera)
+    so new keys go to a new action. Returns the parked action's name, or ""."""
+    ad = cam.animation_data
+    if ad is None or ad.action is None:
+        return ""
+    old = ad.action
+    old.use_fake_user = True  # kept in the file even while no camera uses it
+    cam[PREVIOUS_ACTION_KEY] = old.name
+    ad.action = None
+    return old.name
+
+
+def _swap_action(cam, action) -> None:
+    """Give `cam` `action`, parking the one it has now."""
+    _park_action(cam)
+    ad = cam.animation_data or cam.animation_data_create()
+    ad.action = action
+    if ad.action_slot is None:  # an action shared with the camera's data has a slot for each
+        ad.action_slot = next((slot for slot in action.slots if slot.target_id_type == "OBJECT"), None)
 
 
 def _key_pose(cam, frame: int, eye: Vector, look_at: Vector, prev: Euler | None) -> Euler:
@@ -71,7 +86,7 @@ class ANIX_OT_keyframe_camera(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return context.scene is not None
+        return context.scene is not None and context.scene.camera is not None
 
     def execute(self, context):
         scene = context.scene
@@ -86,7 +101,11 @@ class ANIX_OT_keyframe_camera(bpy.types.Operator):
         eye0 = cam.matrix_world.translation.copy()
         forward = -cam.matrix_world.col[2].xyz.normalized()
         target, heading, height = _target(context)
-        _clear_transform_keys(cam)
+        parked = _park_action(cam)
+        # a new action of our own: left to itself Blender 5 may key into an action the camera's
+        # data already uses (the lens keys), which holds the animator's keys too
+        action = bpy.data.actions.new(f"{cam.name} AniX {self.behaviour.title()}")
+        (cam.animation_data or cam.animation_data_create()).action = action
         prev = None
         look = target + Vector((0, 0, 0.55 * height))
         for i, frame in enumerate(range(f0, f1 + 1)):
@@ -110,7 +129,34 @@ class ANIX_OT_keyframe_camera(bpy.types.Operator):
             prev = _key_pose(cam, frame, eye, at, prev)
         scene.frame_set(current)
         context.scene.anix.use_camera_keyframes = True
-        self.report({"INFO"}, f"AniX: keyframed '{cam.name}' ({self.behaviour.lower()}) over frames {f0}-{f1}")
+        kept = f"; your keys are kept in action '{parked}' (Restore Camera Keys)" if parked else ""
+        self.report({"INFO"}, f"AniX: keyframed '{cam.name}' ({self.behaviour.lower()}) over frames {f0}-{f1} "
+                              f"in action '{action.name}'{kept}")
+        return {"FINISHED"}
+
+
+class ANIX_OT_restore_camera_keys(bpy.types.Operator):
+    """Give the active camera back the action it had before the last camera helper (the helper's
+    action is kept: click again to swap back)"""
+
+    bl_idname = "anix.restore_camera_keys"
+    bl_label = "Restore Camera Keys"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        cam = context.scene.camera if context.scene else None
+        return cam is not None and bpy.data.actions.get(cam.get(PREVIOUS_ACTION_KEY, "")) is not None
+
+    def execute(self, context):
+        cam = context.scene.camera
+        previous = bpy.data.actions[cam[PREVIOUS_ACTION_KEY]]
+        current = cam.animation_data.action if cam.animation_data else None
+        _swap_action(cam, previous)
+        if current is None:
+            del cam[PREVIOUS_ACTION_KEY]
+        self.report({"INFO"}, f"AniX: '{cam.name}' uses action '{previous.name}' again"
+                              + (f"; '{current.name}' is kept (Restore Camera Keys swaps back)" if current else ""))
         return {"FINISHED"}
 
 
@@ -120,6 +166,10 @@ class ANIX_OT_add_camera(bpy.types.Operator):
     bl_idname = "anix.add_camera"
     bl_label = "Add Camera"
     bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None and context.collection is not None
 
     def execute(self, context):
         target, heading, height = _target(context)
@@ -134,4 +184,4 @@ class ANIX_OT_add_camera(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (ANIX_OT_keyframe_camera, ANIX_OT_add_camera)
+CLASSES = (ANIX_OT_keyframe_camera, ANIX_OT_restore_camera_keys, ANIX_OT_add_camera)

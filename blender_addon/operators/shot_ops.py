@@ -1,5 +1,8 @@
 """Directing and generating a shot: anchor, views, Generate / Cancel / Regenerate / Continue,
-Preview Conditioning, backend check."""
+Preview Conditioning, backend check.
+
+Operators that change the file (a shot record, strips, the anchor) are undoable (UNDO); a strip
+that lands later, from the timer, pushes its own undo step (jobs.push_undo)."""
 from __future__ import annotations
 
 import glob
@@ -8,7 +11,7 @@ import os
 import bpy
 from bpy.props import BoolProperty, FloatProperty, StringProperty
 
-from .. import deps, jobs, network, request, resume, vse
+from .. import backend_check, deps, jobs, network, request, resume, vse
 from ..property_groups import VIEW_NAMES
 from ..request import AnixError
 
@@ -17,11 +20,18 @@ DEFAULT_HEIGHT_M = 1.8
 
 
 def _fail(op, context, exc: AnixError):
+    """The whole message to the Info log; the panel shows its first clause and the Fix button."""
     props = context.scene.anix
     props.last_error = str(exc)
     props.last_error_fix = exc.fix
+    props.warnings = ""
     op.report({"ERROR"}, f"AniX: {exc}")
     return {"CANCELLED"}
+
+
+def _idle(context) -> bool:
+    """A scene exists and no shot of it is running (one shot per scene at a time)."""
+    return context.scene is not None and not jobs.active(context.scene.name)
 
 
 class ANIX_OT_add_anchor(bpy.types.Operator):
@@ -33,6 +43,10 @@ class ANIX_OT_add_anchor(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     height: FloatProperty(name="Height", default=DEFAULT_HEIGHT_M, min=0.05, max=100.0, unit="LENGTH")
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None and context.collection is not None
 
     def execute(self, context):
         empty = bpy.data.objects.new(ANCHOR_NAME, None)
@@ -69,6 +83,10 @@ class ANIX_OT_load_views_folder(bpy.types.Operator):
 
     directory: StringProperty(subtype="DIR_PATH")
 
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None
+
     def invoke(self, context, _event):
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
@@ -103,12 +121,17 @@ def _start(op, context, **build_args):
 
 def _launch(op, context, plan, verb: str):
     context.scene.anix.last_error = ""
+    context.scene.anix.warnings = ""
+    for note in plan.notes:
+        op.report({"WARNING"}, f"AniX: {note}")
     job = jobs.start(plan)
     if not op.wait:
         op.report({"INFO"}, f"AniX: {verb} '{plan.shot_name}' ({plan.request['num_frames']} frames)")
         return {"FINISHED"}
     jobs.wait(job, op.timeout if op.timeout > 0 else None)
     if job.state == "done":
+        for warning in job.warnings:
+            op.report({"WARNING"}, f"AniX: {warning}")
         op.report({"INFO"}, f"AniX: shot '{plan.shot_name}' is in the sequencer as '{job.strip_name}'")
         return {"FINISHED"}
     message = job.error or context.scene.anix.status or job.state
@@ -117,6 +140,8 @@ def _launch(op, context, plan, verb: str):
 
 
 class _ShotOperator:
+    bl_options = {"REGISTER", "UNDO"}
+
     wait: BoolProperty(name="Wait", default=False, options={"SKIP_SAVE"},
                        description="Block until the shot is in the sequencer (batch and scripts)")
     timeout: FloatProperty(name="Timeout", default=0.0, min=0.0, options={"SKIP_SAVE"},
@@ -129,6 +154,10 @@ class ANIX_OT_generate(_ShotOperator, bpy.types.Operator):
     bl_idname = "anix.generate"
     bl_label = "Generate"
 
+    @classmethod
+    def poll(cls, context):
+        return _idle(context)
+
     def execute(self, context):
         return _start(self, context)
 
@@ -139,27 +168,44 @@ class ANIX_OT_preview_conditioning(_ShotOperator, bpy.types.Operator):
     bl_idname = "anix.preview_conditioning"
     bl_label = "Preview Conditioning"
 
+    @classmethod
+    def poll(cls, context):
+        return _idle(context)
+
     def execute(self, context):
         return _start(self, context, generator="render", options={"overlay": "character_box"},
                       name_suffix="_preview")
 
 
+def _active_strip(context):
+    editor = vse.sequencer_scene(context).sequence_editor
+    return editor.active_strip if editor else None
+
+
 def _selected_shot_strip(context):
-    seq_scene = vse.sequencer_scene(context)
-    editor = seq_scene.sequence_editor
-    strip = editor.active_strip if editor else None
+    strip = _active_strip(context)
     if strip is None or vse.stored_request(strip) is None:
         raise AnixError("select a strip made by AniX in the sequencer first")
     return strip
 
 
+def _strip_poll(context) -> bool:
+    return _idle(context) and vse.stored_request(_active_strip(context)) is not None
+
+
 class ANIX_OT_regenerate(_ShotOperator, bpy.types.Operator):
-    """Generate the selected AniX strip again (its instruction; a new seed unless Same Seed)"""
+    """Generate the selected AniX strip again with its own instruction (a new seed unless Same
+    Seed). The panel's instruction and seed stay as they are; the new take goes on top and the
+    old one is muted"""
 
     bl_idname = "anix.regenerate"
     bl_label = "Regenerate"
 
     same_seed: BoolProperty(name="Same Seed", default=False)
+
+    @classmethod
+    def poll(cls, context):
+        return _strip_poll(context)
 
     def execute(self, context):
         try:
@@ -167,12 +213,11 @@ class ANIX_OT_regenerate(_ShotOperator, bpy.types.Operator):
         except AnixError as exc:
             return _fail(self, context, exc)
         stored = vse.stored_request(strip)
-        props = context.scene.anix
-        props.instruction = stored.get("instruction", props.instruction)
-        props.seed = int(stored.get("seed", 0)) + (0 if self.same_seed else 1)
         continued = (stored.get("options") or {}).get("continue_from")  # a continued shot stays one
         return _start(self, context, frame_start=int(strip.frame_final_start),
-                      options={"continue_from": continued} if continued else None)
+                      options={"continue_from": continued} if continued else None,
+                      instruction=str(stored.get("instruction") or context.scene.anix.instruction),
+                      seed=int(stored.get("seed", 0)) + (0 if self.same_seed else 1), replaces=strip.name)
 
 
 class ANIX_OT_continue_shot(_ShotOperator, bpy.types.Operator):
@@ -182,6 +227,10 @@ class ANIX_OT_continue_shot(_ShotOperator, bpy.types.Operator):
 
     bl_idname = "anix.continue_shot"
     bl_label = "Continue Shot"
+
+    @classmethod
+    def poll(cls, context):
+        return _strip_poll(context)
 
     def execute(self, context):
         try:
@@ -292,6 +341,10 @@ class ANIX_OT_discard_shot(bpy.types.Operator):
 
     job_id: StringProperty(name="Job", default="", options={"SKIP_SAVE"})
 
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None and bool(context.scene.anix.shot_records)
+
     def execute(self, context):
         record = resume.get(context.scene, self.job_id)
         if record is None:
@@ -314,7 +367,7 @@ class ANIX_OT_cancel(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return bool(jobs.active(context.scene.name))
+        return context.scene is not None and bool(jobs.active(context.scene.name))
 
     def execute(self, context):
         n = jobs.cancel(context.scene.name)
@@ -324,37 +377,55 @@ class ANIX_OT_cancel(bpy.types.Operator):
 
 
 class ANIX_OT_check_backend(bpy.types.Operator):
-    """Ask the backend whether it is there and which protocol it speaks"""
+    """Ask the backend whether it is there and which protocol it speaks (in the background: the
+    status in the panel updates when it answers)"""
 
     bl_idname = "anix.check_backend"
     bl_label = "Check Backend"
 
+    wait: BoolProperty(name="Wait", default=False, options={"SKIP_SAVE"},
+                       description="Block until the backend answers or the check times out (scripts)")
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None and not backend_check.running(context.scene.name)
+
     def execute(self, context):
-        props = context.scene.anix
         try:
             address = request.backend_address(context)
-            client_mod = deps.client()
-            prefs = request.preferences(context)
-            timeout = min(5.0, float(prefs.timeout_s)) if prefs else 5.0
-            keys = bpy.path.abspath(prefs.key_folder) if prefs and prefs.key_folder else None
-            client = client_mod.Client(address, keys=keys, timeout=timeout)
-            try:
-                info = client.hello()
-            finally:
-                client.close()
         except AnixError as exc:
             return _fail(self, context, exc)
-        except Exception as exc:
-            props.backend_status = "not reachable"
-            return _fail(self, context, AnixError(jobs._friendly(exc, request.preferences(context).backend_address
-                                                                 if request.preferences(context) else "")))
-        props.backend_status = f"ready ({address})" + (f", generators: {', '.join(info.get('generators', []))}"
-                                                        if isinstance(info, dict) and info.get("generators") else "")
-        self.report({"INFO"}, f"AniX: backend {props.backend_status}")
+        prefs = request.preferences(context)
+        keys = bpy.path.abspath(prefs.key_folder) if prefs and prefs.key_folder else ""
+        timeout = min(5.0, float(prefs.timeout_s)) if prefs else 5.0
+        check = backend_check.start(context.scene, address, keys, timeout)
+        if not self.wait:
+            return {"FINISHED"}
+        backend_check.wait(check)
+        if check.error:
+            self.report({"ERROR"}, f"AniX: {check.error}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"AniX: backend {context.scene.anix.backend_status}")
+        return {"FINISHED"}
+
+
+class ANIX_OT_report_message(bpy.types.Operator):
+    """Put a message in the Info log (used by the add-on's timers, which have no operator)"""
+
+    bl_idname = "anix.report_message"
+    bl_label = "AniX Message"
+    bl_options = {"INTERNAL"}
+
+    level: StringProperty(default="INFO", options={"SKIP_SAVE"})
+    message: StringProperty(default="", options={"SKIP_SAVE"})
+
+    def execute(self, _context):
+        level = self.level if self.level in ("INFO", "WARNING", "ERROR") else "INFO"
+        self.report({level}, f"AniX: {self.message}")
         return {"FINISHED"}
 
 
 CLASSES = (ANIX_OT_add_anchor, ANIX_OT_load_views_folder, ANIX_OT_generate, ANIX_OT_preview_conditioning,
            ANIX_OT_regenerate, ANIX_OT_continue_shot, ANIX_OT_resume_shot, ANIX_OT_resume_shot_folder, ANIX_OT_discard_shot, ANIX_OT_cancel,
-           ANIX_OT_check_backend)
+           ANIX_OT_check_backend, ANIX_OT_report_message)
 

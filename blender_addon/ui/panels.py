@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import bpy
 
-from .. import importer, jobs, resume, vse
+from .. import display, importer, jobs, resume, vse
+from ..importer import SPLAT_COUNT_KEY
 from ..property_groups import VIEW_NAMES
+from . import thumbnails
 
 
 class _AnixPanel:
@@ -26,8 +28,41 @@ class ANIX_PT_main(_AnixPanel, bpy.types.Panel):
         splats = importer.splat_objects(context.scene)
         if not splats:
             layout.operator("anix.import_splats", text="Import Splats", icon="IMPORT")
-        else:
-            layout.prop(props, "splat_object")
+            return
+        layout.prop(props, "splat_object")
+        obj = active_splats(context)
+        if obj is not None:
+            layout.label(text=f"Splats: {int(obj.get(SPLAT_COUNT_KEY, len(obj.data.vertices))):,}", icon="POINTCLOUD_DATA")
+
+
+def active_splats(context):
+    """The splat object shots use: the panel's choice, else the first in the scene."""
+    obj = context.scene.anix.splat_object
+    if obj is None or obj.name not in context.scene.objects:
+        found = importer.splat_objects(context.scene)
+        obj = found[0] if found else None
+    return obj
+
+
+class ANIX_PT_display(_AnixPanel, bpy.types.Panel):
+    """How the splats show in the viewport and in Blender's renders (never in the shot)."""
+
+    bl_label = "Display"
+    bl_parent_id = "ANIX_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    @classmethod
+    def poll(cls, context):
+        obj = active_splats(context)
+        return obj is not None and display.modifier(obj) is not None
+
+    def draw(self, context):
+        layout = self.layout
+        mod = display.modifier(active_splats(context))
+        col = layout.column(align=True)
+        for name in display.INPUTS:
+            col.prop(*display.input_owner(mod, name), text=name)
+        layout.label(text="The backend always renders every splat", icon="INFO")
 
 
 class ANIX_PT_character(_AnixPanel, bpy.types.Panel):
@@ -40,6 +75,16 @@ class ANIX_PT_character(_AnixPanel, bpy.types.Panel):
         col = layout.column(align=True)
         for name in VIEW_NAMES:
             col.prop(props, f"view_{name}")
+        icons = [thumbnails.icon_id(getattr(props, f"view_{name}")) for name in VIEW_NAMES]
+        if any(icons):
+            grid = layout.grid_flow(columns=4, even_columns=True, align=True)
+            for name, icon in zip(VIEW_NAMES, icons):
+                cell = grid.column(align=True)
+                if icon:
+                    cell.template_icon(icon_value=icon, scale=3.0)
+                else:
+                    cell.label(text="", icon="QUESTION")
+                cell.label(text=name.title())
         layout.operator("anix.load_views_folder", icon="FILE_FOLDER")
         row = layout.row(align=True)
         row.prop(props, "anchor")
@@ -74,6 +119,8 @@ class ANIX_PT_camera(_AnixPanel, bpy.types.Panel):
         grid = layout.grid_flow(columns=2, align=True)
         for behaviour, label in (("FOLLOW", "Follow"), ("ORBIT", "Orbit"), ("STATIC", "Static"), ("DOLLY", "Dolly")):
             grid.operator("anix.keyframe_camera", text=label).behaviour = behaviour
+        if scene.camera is not None and scene.camera.get("anix_previous_action"):
+            layout.operator("anix.restore_camera_keys", icon="LOOP_BACK")
 
 
 class ANIX_PT_generate(_AnixPanel, bpy.types.Panel):
@@ -102,16 +149,21 @@ class ANIX_PT_generate(_AnixPanel, bpy.types.Panel):
                 row = layout.row(align=True)
                 row.operator("anix.regenerate", icon="FILE_REFRESH")
                 row.operator("anix.continue_shot", icon="FORWARD")
-            if props.status:
+            if props.status and not props.last_error:
                 layout.label(text=props.status)
+            if props.warnings:
+                box = layout.box()
+                for line in props.warnings.splitlines():
+                    box.label(text=jobs.headline(line, 60), icon="ERROR")
             _draw_interrupted(layout, context.scene)
             layout.operator("anix.resume_shot_folder", text="Resume Shot from Folder...", icon="FILE_FOLDER")
         if props.last_error:
-            box = layout.box()
-            for i, line in enumerate(_wrap(props.last_error, 48)):
-                box.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
+            box = layout.box()  # one line; the whole message is in the Info log
+            row = box.row(align=True)
+            row.label(text=jobs.headline(props.last_error), icon="ERROR")
             if props.last_error_fix:
-                box.operator(props.last_error_fix, text="Fix", icon="TOOL_SETTINGS")
+                row.operator(props.last_error_fix, text="Fix", icon="TOOL_SETTINGS")
+            box.label(text="Details: Info log (Window > Info)", icon="BLANK1")
 
 
 def _draw_interrupted(layout, scene) -> None:
@@ -125,17 +177,4 @@ def _draw_interrupted(layout, scene) -> None:
         row.operator("anix.discard_shot", text="", icon="X").job_id = record["job_id"]
 
 
-def _wrap(text: str, width: int) -> list[str]:
-    words, lines, line = text.split(), [], ""
-    for word in words:
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    if line:
-        lines.append(line)
-    return lines or [""]
-
-
-CLASSES = (ANIX_PT_main, ANIX_PT_character, ANIX_PT_action, ANIX_PT_camera, ANIX_PT_generate)
+CLASSES = (ANIX_PT_main, ANIX_PT_display, ANIX_PT_character, ANIX_PT_action, ANIX_PT_camera, ANIX_PT_generate)

@@ -15,6 +15,15 @@ from addon_common import ADDON, Reports, args, emit, install, submodule  # noqa:
 from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
+
+def anim_fcurves(action, obj):
+    """The F-curves of `action` for `obj` (Blender 5.0's slotted actions)."""
+    from bpy_extras import anim_utils
+
+    slot = next((s for s in action.slots if s.target_id_type == "OBJECT"), None)
+    bag = anim_utils.action_get_channelbag_for_slot(action, slot) if slot else None
+    return list(bag.fcurves) if bag else []
+
 A = args()
 out: dict = {}
 out["install"] = install(A["zip"])
@@ -46,8 +55,8 @@ out["operators"] = {name: hasattr(bpy.types, f"ANIX_OT_{name}") for name in (
     "keyframe_camera", "load_views_folder", "relocate_splats")}
 out["import_menu"] = any(getattr(f, "__name__", "") == "menu_import"
                          for f in bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize())
-viewport = submodule("viewport")
-out["draw_handler_before_import"] = viewport.is_registered()
+out["python"] = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+out["blender_version"] = list(bpy.app.version)
 
 # ---- import every fixture format ---------------------------------------------------------------
 imports = {}
@@ -76,10 +85,6 @@ for name in ("courtyard.ply", "courtyard_sh0.ply", "courtyard.compressed.ply", "
             mean_scale=scale.reshape(n, 3).mean(0, dtype=np.float64).tolist(), active_color=mesh.color_attributes.active_color_name)
     imports[name] = entry
 out["imports"] = imports
-out["draw_handler_after_import"] = viewport.is_registered()
-pos, colors, radii = viewport.point_arrays(bpy.data.objects[imports["courtyard.ply"]["object"]].data)
-out["draw_arrays"] = {"points": len(pos), "colors_shape": list(colors.shape), "min_radius": float(radii.min()),
-                      "colour_range": [float(colors[:, :3].min()), float(colors[:, :3].max())]}
 
 bad = {}
 for name in sorted(os.listdir(os.path.join(fx, "bad"))):
@@ -171,11 +176,89 @@ for step in ("views", "anchor", "camera"):
         scene.camera = None
 out["problems"] = problems
 
+# ---- camera helpers keep the animator's keys ------------------------------------------------------
+scene.camera = cam
+own_action = cam.animation_data.action.name
+bpy.context.scene.anix.anchor = None
+res_orbit, err_orbit = Reports.call(bpy.ops.anix.keyframe_camera, behaviour="ORBIT", degrees=45.0)
+helper_action = cam.animation_data.action
+parked = bpy.data.actions.get(own_action)
+restore_poll = bpy.ops.anix.restore_camera_keys.poll()
+res_restore, err_restore = Reports.call(bpy.ops.anix.restore_camera_keys)
+out["camera_keys"] = {
+    "orbit": res_orbit, "orbit_error": err_orbit, "own_action": own_action, "helper_action": helper_action.name,
+    "own_kept": parked is not None and parked.use_fake_user,
+    "own_keys": sorted({int(k.co[0]) for fc in anim_fcurves(parked, cam) for k in fc.keyframe_points}),
+    "helper_keys": sorted({int(k.co[0]) for fc in anim_fcurves(helper_action, cam) for k in fc.keyframe_points}),
+    "restore_poll": restore_poll, "restore": res_restore, "restore_error": err_restore,
+    "after_restore": cam.animation_data.action.name, "remembered": cam.get("anix_previous_action"),
+}
+
+# ---- output size follows the scene's aspect ------------------------------------------------------
+sizes = {}
+for rx, ry, pax in ((1920, 1080, 1.0), (1080, 1920, 1.0), (1000, 1000, 1.0), (1440, 1080, 1.333)):
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.pixel_aspect_x = rx, ry, pax
+    for quality in ("DRAFT", "STANDARD", "HIGH"):
+        scene.anix.quality = quality
+        sizes[f"{rx}x{ry}@{pax}/{quality}"] = list(request.shot_size(scene))
+scene.render.resolution_x, scene.render.resolution_y, scene.render.pixel_aspect_x = 64, 48, 1.0
+scene.anix.quality = "SCENE"
+out["sizes"] = sizes
+
+# ---- planning warnings from the backend's done land in the panel, the strip and the Info log --------
+jobs_mod = submodule("jobs")
+plan = request.ShotPlan(address="tcp://127.0.0.1:9", keys_folder="", scene_path="", scene_sha256="",
+                        request={"num_frames": 3, "instruction": "florps", "seed": 1}, views={},
+                        out_dir=os.path.dirname(frames_dir), shot_name=os.path.basename(frames_dir),
+                        scene_name=scene.name, sequencer_scene_name=scene.name, frame_start=20)
+job = jobs_mod.ShotJob(plan)
+job.frames = dict(enumerate(files))
+warnings = ["unknown verb 'florp' kept as a gesture", "character not visible in frames 10-24"]
+job.handle("done", {"end_anchor": None, "warnings": warnings})
+landed = scene.sequence_editor.strips_all[job.strip_name]
+out["warnings"] = {"panel": scene.anix.warnings, "stored": vse.stored_request(landed).get("warnings"),
+                   "logged": [list(r) for r in jobs_mod.reported], "status": scene.anix.status,
+                   "undo_step": job.undo_step}
+job2 = jobs_mod.ShotJob(plan)
+job2.frames = dict(enumerate(files))
+job2.handle("done", {"end_anchor": None})  # a backend that sends no warnings
+out["no_warnings"] = {"panel": scene.anix.warnings, "state": job2.state}
+
+# ---- words: stages, sizes, one-line errors ------------------------------------------------------------
+out["words"] = {
+    "stages": [jobs_mod.stage_text(*a) for a in (("render", 3, 24), ("plan", 0, 1), ("upload", 8388608, 17276676),
+                                                  ("load_scene", 0, 1), ("masks", 2, 24), ("frames", 5, 24),
+                                                  ("something_new", 1, 2))],
+    "headline": jobs_mod.headline("InstructionError: the instruction names no action the planner knows: say what "
+                                  "the character does, for example 'walks to the fountain' or 'waves'. Known verbs: "
+                                  "walk, run, jog, wave, bow, sit, turn, dance, jump, point"),
+    "error_text": jobs_mod._error_text("invalid_field", "request.instruction", "InstructionError: no verb"),
+}
+
+# ---- view thumbnails ----------------------------------------------------------------------------
+thumbnails = submodule("ui.thumbnails")
+front = scene.anix.view_front
+out["thumbnails"] = {"size": list(thumbnails.preview(front).image_size), "again": thumbnails.preview(front) is not None,
+                     "count": thumbnails.count(), "missing": thumbnails.icon_id("/nowhere/x.png")}
+
+# ---- undo and poll ---------------------------------------------------------------------------------
+out["operators_undo"] = {name: "UNDO" in getattr(bpy.types, f"ANIX_OT_{name}").bl_options for name in (
+    "generate", "regenerate", "continue_shot", "preview_conditioning", "import_splats", "keyframe_camera",
+    "restore_camera_keys", "add_anchor", "add_camera", "discard_shot", "resume_shot")}
+out["operators_poll"] = {name: hasattr(getattr(bpy.types, f"ANIX_OT_{name}"), "poll") for name in (
+    "generate", "regenerate", "continue_shot", "preview_conditioning", "check_backend", "keyframe_camera",
+    "add_camera", "add_anchor", "import_splats", "cancel", "resume_shot", "discard_shot", "restore_camera_keys",
+    "start_local_backend", "stop_local_backend", "load_views_folder", "relocate_splats", "resume_shot_folder")}
+editor = scene.sequence_editor
+editor.active_strip = None
+out["poll_without_strip"] = {"regenerate": bpy.ops.anix.regenerate.poll(), "continue": bpy.ops.anix.continue_shot.poll(),
+                             "generate": bpy.ops.anix.generate.poll()}
+
 # ---- a local backend started from the preferences -------------------------------------------------
 import time  # noqa: E402
 
 prefs = bpy.context.preferences.addons[ADDON].preferences
-prefs.python_path = sys.executable
+prefs.python_path = A.get("backend_python", sys.executable)  # a Python with AniX installed
 prefs.backend_address = f"tcp://127.0.0.1:{A['port']}"
 local_backend = submodule("local_backend")
 res, err = Reports.call(bpy.ops.anix.start_local_backend)
@@ -184,7 +267,7 @@ while time.perf_counter() - t0 < 60 and "listening" not in log:
     time.sleep(0.2)
     log = local_backend.log_text()
 bpy.ops.anix.show_backend_log()
-res_check, err_check = Reports.call(bpy.ops.anix.check_backend)
+res_check, err_check = Reports.call(bpy.ops.anix.check_backend, wait=True)
 out["local_backend"] = {"result": res, "error": err, "log": log[-500:], "running": local_backend.is_running(),
                         "log_text": bpy.data.texts["AniX Backend Log"].as_string()[-500:],
                         "check": res_check, "check_error": err_check,
@@ -193,6 +276,7 @@ process = local_backend._process
 
 # ---- register / unregister twice ---------------------------------------------------------------
 jobs = submodule("jobs")
+backend_check = submodule("backend_check")
 
 
 def footprint():
@@ -204,7 +288,7 @@ def footprint():
         "menu": sum(1 for f in bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize()
                     if getattr(f, "__module__", "").startswith(ADDON)),
         "timer": bpy.app.timers.is_registered(jobs.tick),
-        "draw_handler": viewport.is_registered(),
+        "check_timer": bpy.app.timers.is_registered(backend_check.tick),
     }
 
 
@@ -216,8 +300,8 @@ for _ in range(2):
         out["local_backend"]["exit_code_after_disable"] = process.poll()
         process = None
     addon_utils.enable(ADDON, default_set=True)
-    viewport = submodule("viewport")
     jobs = submodule("jobs")
+    backend_check = submodule("backend_check")
     cycles.append(footprint())
 addon_utils.disable(ADDON, default_set=True)
 cycles.append(footprint())

@@ -15,12 +15,17 @@ from addon_common import Reports, emit, start_against_backend, submodule  # noqa
 
 A, out, prefs = start_against_backend(timeout_s=3.0)
 fx = A["fixtures"]
+import shutil  # noqa: E402
+
+# the scene file lives in the project: it is edited later (scene identity)
+splat_path = os.path.join(A["out"], "scene.ply")
+shutil.copyfile(os.path.join(fx, "courtyard_sh0.ply"), splat_path)
 jobs = submodule("jobs")
 vse = submodule("vse")
 
 scene = bpy.context.scene
 props = scene.anix
-bpy.ops.anix.import_splats(filepath=os.path.join(fx, "courtyard_sh0.ply"))
+bpy.ops.anix.import_splats(filepath=splat_path)
 for view in ("front", "left", "back", "right"):
     setattr(props, f"view_{view}", os.path.join(fx, "character", f"robot_{view}.png"))
 bpy.context.scene.cursor.location = (0.0, -1.5, 0.0)
@@ -39,8 +44,9 @@ bpy.ops.anix.keyframe_camera(behaviour="ORBIT", degrees=30.0)
 def strip_info(strip):
     return None if strip is None else {
         "name": strip.name, "channel": strip.channel, "start": strip.frame_final_start,
-        "end": strip.frame_final_end, "count": len(strip.elements), "directory": strip.directory,
-        "files": [e.filename for e in strip.elements], "stored": vse.stored_request(strip),
+        "end": strip.frame_final_end, "count": len(strip.elements), "directory": bpy.path.abspath(strip.directory),
+        "files": [e.filename for e in strip.elements], "stored": vse.stored_request(strip), "mute": strip.mute,
+        "stored_directory": strip.directory,
         "props": {k: strip[k] for k in strip.keys() if k.startswith("anix_") and k != "anix_request"}}
 
 
@@ -53,7 +59,7 @@ def strips():
 t0 = time.perf_counter()
 res, err = Reports.call(bpy.ops.anix.generate, wait=True)
 out["wait"] = {"result": res, "error": err, "seconds": time.perf_counter() - t0, "strips": strips(),
-               "status": props.status, "running": props.running}
+               "status": props.status, "running": props.running, "backend_status": props.backend_status}
 
 # ---- 2. UI path: the timer tick does the work ----------------------------------------------------
 props.seed = 8
@@ -85,14 +91,43 @@ if continued:
     again = [s for s in editor.strips_all if s.get("anix_continue_from") and s != continued[0]]
     out["regenerate_continued"] = {"result": res, "error": err, "strip": strip_info(again[0]) if again else None}
 editor.active_strip = seed8
+props.instruction, props.seed = "waves hello", 40  # what the animator has typed for the next shot
 res, err = Reports.call(bpy.ops.anix.regenerate, wait=True)
-out["regenerate"] = {"result": res, "error": err, "seed_now": props.seed, "strips": strips()}
+out["regenerate"] = {"result": res, "error": err, "panel_after": [props.instruction, props.seed], "strips": strips()}
+props.instruction, props.seed = "walks forward", 9
 
 # ---- 3b. preview conditioning: the scene render with the character's box -------------------------
 before = set(strips())
 res, err = Reports.call(bpy.ops.anix.preview_conditioning, wait=True)
 new_strips = [strips()[n] for n in sorted(set(strips()) - before)]
 out["preview"] = {"result": res, "error": err, "strips": new_strips}
+
+# ---- 3c. the .blend saved: frames folders are stored relative to it -----------------------------------
+bpy.ops.wm.save_as_mainfile(filepath=os.path.join(A["out"], "project.blend"))
+props.seed = 12
+res, err = Reports.call(bpy.ops.anix.generate, wait=True)
+saved = [s for s in scene.sequence_editor.strips_all if s.get("anix_seed") == 12]
+out["saved"] = {"result": res, "error": err, "strip": strip_info(saved[0]) if saved else None,
+                "splat_path": scene.anix.splat_object["anix_splat_path"]}
+
+# ---- 3d. the splat file edited after import: re-hashed, uploaded again, the shot uses it -------------
+old_sha = scene.anix.splat_object["anix_splat_sha256"]
+shutil.copyfile(os.path.join(fx, "courtyard.ply"), splat_path)  # another scene in the same file
+props.seed = 13
+res, err = Reports.call(bpy.ops.anix.generate, wait=True)
+edited = [s for s in scene.sequence_editor.strips_all if s.get("anix_seed") == 13]
+import hashlib  # noqa: E402
+
+with open(splat_path, "rb") as f:
+    new_sha = hashlib.sha256(f.read()).hexdigest()
+out["edited"] = {"result": res, "error": err, "old_sha": old_sha, "new_sha": new_sha,
+                 "object_sha": scene.anix.splat_object["anix_splat_sha256"],
+                 "sent_sha": vse.stored_request(edited[0])["scene"] if edited else None,
+                 "logged": [list(r) for r in jobs.reported]}
+os.rename(splat_path, splat_path + ".moved")
+res, err = Reports.call(bpy.ops.anix.generate, wait=True)
+out["missing"] = {"result": res, "error": err, "fix": props.last_error_fix}
+os.rename(splat_path + ".moved", splat_path)
 
 # ---- 4. cancel mid-shot --------------------------------------------------------------------------
 props.generator = A.get("slow_generator", "render")
@@ -119,12 +154,23 @@ out["cancel"] = {"result": res, "error": err, "cancel_result": cancel_res, "canc
 # ---- 5. backend down ------------------------------------------------------------------------------
 props.generator = "pattern"
 scene.frame_end = A["frames"]
+props.seed = 14
 prefs.backend_address = A["dead_address"]
 t0 = time.perf_counter()
 res, err = Reports.call(bpy.ops.anix.generate, wait=True)
 out["down"] = {"result": res, "error": err, "seconds": time.perf_counter() - t0, "last_error": props.last_error}
-res, err = Reports.call(bpy.ops.anix.check_backend)
-out["down_check"] = {"result": res, "error": err, "backend_status": props.backend_status}
+out["down"]["folders_left"] = [d for d in os.listdir(A["out"]) if d.startswith("walks_forward_s14")]
+t0 = time.perf_counter()
+res, err = Reports.call(bpy.ops.anix.check_backend)  # what the panel's button does: returns at once
+returned_after = time.perf_counter() - t0
+checking = props.backend_status
+check_statuses = [checking]
+backend_check = submodule("backend_check")
+while backend_check.running(scene.name) and time.perf_counter() - t0 < 30:
+    backend_check.tick()
+    time.sleep(0.02)
+out["down_check"] = {"result": res, "error": err, "returned_after": returned_after, "checking": checking,
+                     "backend_status": props.backend_status, "last_error": props.last_error}
 
 # ---- 6. remote host without online access ---------------------------------------------------------
 prefs.backend_address = "tcp://10.20.30.40:5555"
@@ -136,7 +182,7 @@ prefs.backend_address = A["wrong_version_address"]
 t0 = time.perf_counter()
 res, err = Reports.call(bpy.ops.anix.generate, wait=True)
 out["version"] = {"result": res, "error": err, "seconds": time.perf_counter() - t0}
-res, err = Reports.call(bpy.ops.anix.check_backend)
+res, err = Reports.call(bpy.ops.anix.check_backend, wait=True)
 out["version_check"] = {"result": res, "error": err}
 
 emit(out)

@@ -86,7 +86,7 @@ def strip_of(job_id: str):
 def strip_info(strip):
     return None if strip is None else {
         "name": strip.name, "channel": strip.channel, "start": strip.frame_final_start, "end": strip.frame_final_end,
-        "count": len(strip.elements), "directory": strip.directory, "files": [e.filename for e in strip.elements],
+        "count": len(strip.elements), "directory": bpy.path.abspath(strip.directory), "files": [e.filename for e in strip.elements],
         "stored": vse.stored_request(strip)}
 
 
@@ -104,7 +104,7 @@ def same_bytes_as_server(strip) -> dict:
     theirs = server_frames(strip["anix_job_id"])
     ours = {}
     for i, element in enumerate(strip.elements):
-        with open(os.path.join(strip.directory, element.filename), "rb") as f:
+        with open(os.path.join(bpy.path.abspath(strip.directory), element.filename), "rb") as f:
             ours[i] = f.read()
     return {"server_count": len(theirs), "identical": ours == theirs}
 
