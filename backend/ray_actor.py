@@ -3,6 +3,10 @@ process does (backend.worker.JobRunner: same request checks, generators, frame e
 timings and errors) and yields the worker's internal messages as a Ray streaming generator, so
 the bridge process beside the server forwards them unchanged.
 
+With --gpus-per-shot N, N actors (a gang in one placement group, one node) form a
+torch.distributed group and run each shot together, the transformer's tokens split over them
+(anix_core.model.parallel); rank 0 streams the frames, the others only report how they ended.
+
 The actor lives as long as its bridge: the scene it last used (SceneMemo) and the anix model
 (backend.generation keeps it per process) stay loaded between shots. Scenes reach a node once:
 actors on one node share a scene folder keyed by sha256, filled from the object store under a
@@ -43,8 +47,9 @@ def _node_lock(path: Path):
 @ray.remote(concurrency_groups={"control": 2})  # describe/cancel answer while `run` works
 class ShotActor:
     def __init__(self, *, testing: bool, model: str | None, device: str | None, scene_root: str | None,
-                 scene_bytes: int, gpus_per_shot: int = 1):
+                 scene_bytes: int, gpus_per_shot: int = 1, rank: int = 0):
         self.config = SimpleNamespace(testing=testing, model=model, device=device, gpus_per_shot=gpus_per_shot)
+        self.rank = rank
         self.node_id = ray.get_runtime_context().get_node_id()
         root = Path(scene_root or Path(tempfile.gettempdir()) / "anix-ray-scenes") / self.node_id[:16]
         self.scenes = SceneCache(root / "scenes", scene_bytes)
@@ -74,6 +79,25 @@ class ShotActor:
                 problem = f"the model folder is not usable on this node: {exc}"
         return {"node": self.node_id, "host": socket.gethostname(), "ip": ray.util.get_node_ip_address(),
                 "pid": os.getpid(), "gpus": gpus, "problem": problem}
+
+    @ray.method(concurrency_group="control")
+    def rendezvous(self) -> str:
+        """Rank 0: the address the gang's process group meets at (this node, a free port)."""
+        with socket.socket() as s:
+            s.bind(("", 0))
+            port = s.getsockname()[1]
+        return f"tcp://{ray.util.get_node_ip_address()}:{port}"
+
+    def join_group(self, address: str, ranks: int) -> int:
+        """Join the gang's torch.distributed group (NCCL on GPUs, gloo on CPUs); blocks until all have."""
+        from datetime import timedelta
+
+        import torch.distributed as dist
+
+        backend = "nccl" if ray.get_gpu_ids() else "gloo"
+        dist.init_process_group(backend, init_method=address, rank=self.rank, world_size=ranks,
+                                timeout=timedelta(minutes=10))
+        return dist.get_world_size()
 
     @ray.method(concurrency_group="control")
     def cancel(self, job: str) -> None:
@@ -137,8 +161,10 @@ class ShotActor:
                                                    message="the job thread ended without a result")), None
                             return
                     parts = events.recv_multipart()
-                    yield parts[0], (parts[1] if len(parts) > 1 else None)
-                    if P.unpack_header(parts[0])["type"] in TERMINAL:
+                    terminal = P.unpack_header(parts[0])["type"] in TERMINAL
+                    if terminal or self.rank == 0:  # the other ranks of a gang made the same frames
+                        yield parts[0], (parts[1] if len(parts) > 1 else None)
+                    if terminal:
                         return
             finally:
                 self.runner.cancel_event.set()  # a stream the bridge abandoned stops its job too

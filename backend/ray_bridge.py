@@ -56,32 +56,55 @@ def describe_node(where: dict | None) -> str:
 # ----------------------------------------------------------------------------- the actor
 
 class ActorSlot:
-    """This bridge's actor: created at start and again whenever it is lost."""
+    """This bridge's actor (or, with --gpus-per-shot N, its gang of N actors in one placement
+    group on one node): created at start and again whenever it is lost."""
 
     def __init__(self, config):
         from .ray_actor import ShotActor
 
         self.config = config
-        self.resources = actor_resources(config.device, config.model, config.gpus_per_shot)
-        # SPREAD: one actor per node before two on one, so a lost node costs as few actors as it can
-        self.factory = ShotActor.options(**self.resources, max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD")
+        self.ranks = config.gpus_per_shot
+        self.resources = actor_resources(config.device, config.model, 1 if self.ranks > 1 else config.gpus_per_shot)
+        self.actor_class = ShotActor
         self.scene_refs: OrderedDict[str, dict] = OrderedDict()
         self.lock = threading.Lock()
+        self.group = None
+        self.actors: list = []
         self.create()
 
     def create(self) -> None:
+        """A new actor (gang), after ending what is left of the old one."""
+        import ray
+        from ray.util.placement_group import placement_group, remove_placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
         with self.lock:
-            self.handle = self.factory.remote(
+            for actor in self.actors:
+                ray.kill(actor)
+            if self.group is not None:
+                remove_placement_group(self.group)
+            options = dict(self.resources, max_restarts=0, max_task_retries=0)
+            if self.ranks > 1:  # all ranks of a shot on one node (NCCL over its links), placed all at once
+                bundle = {"CPU": self.resources["num_cpus"], **({"GPU": 1} if "num_gpus" in self.resources else {})}
+                self.group = placement_group([bundle] * self.ranks, strategy="STRICT_PACK")
+                placements = [PlacementGroupSchedulingStrategy(self.group, placement_group_bundle_index=i)
+                              for i in range(self.ranks)]
+            else:
+                # SPREAD: one actor per node before two on one, so a lost node costs as few actors as it can
+                placements = ["SPREAD"]
+            self.actors = [self.actor_class.options(**options, scheduling_strategy=placement).remote(
                 testing=self.config.testing, model=self.config.model, device=self.config.device,
                 scene_root=self.config.scene_cache, scene_bytes=self.config.scene_cache_bytes,
-                gpus_per_shot=self.config.gpus_per_shot)
+                gpus_per_shot=self.ranks, rank=rank) for rank, placement in enumerate(placements)]
+            self.handle = self.actors[0]
             self.describing = self.handle.describe.remote()
             self.where: dict | None = None
             self.created = time.monotonic()
             self.noticed = False
 
     def wait_placed(self, stop: threading.Event | None = None) -> dict | None:
-        """Block until Ray has placed the actor -> describe() of it; None when `stop` is set first."""
+        """Block until Ray has placed the actor (and a gang has formed its process group) ->
+        describe() of rank 0; None when `stop` is set first."""
         import ray
 
         while self.where is None:
@@ -89,14 +112,20 @@ class ActorSlot:
                 return None
             ready, _ = ray.wait([self.describing], timeout=1.0)
             if ready:
-                self.where = ray.get(self.describing)
-                gpus = self.where["gpus"]
-                log(f"actor placed on {describe_node(self.where)}" + (f", GPU {', '.join(gpus)}" if gpus else ""))
+                where = ray.get(self.describing)
+                if self.ranks > 1:
+                    address = ray.get(self.handle.rendezvous.remote())
+                    ray.get([actor.join_group.remote(address, self.ranks) for actor in self.actors])
+                self.where = where
+                gpus = where["gpus"]
+                log(f"actor placed on {describe_node(where)}" + (f", GPU {', '.join(gpus)}" if gpus else "") +
+                    (f", rank 0 of {self.ranks}" if self.ranks > 1 else ""))
             elif not self.noticed and time.monotonic() - self.created > PLACEMENT_NOTICE_S:
                 self.noticed = True
                 free = ray.available_resources()
                 need = " and ".join(f"{v} {k[4:].upper()}" for k, v in self.resources.items() if v)
-                log(f"the actor is waiting for a node with {need} free; the cluster has "
+                gang = f"{self.ranks} actors of " if self.ranks > 1 else ""
+                log(f"the actor is waiting for a node with room for {gang}{need}; the cluster has "
                     f"{free.get('GPU', 0):g} GPU and {free.get('CPU', 0):g} CPU free now")
         return self.where
 
@@ -114,6 +143,19 @@ class ActorSlot:
                 self.scene_refs.popitem(last=False)
         self.scene_refs.move_to_end(sha)
         return entry
+
+
+def _watch_rank(stream, rank0) -> None:
+    """Consume a gang member's stream; if that member dies, end rank 0 too, which would otherwise
+    wait for it in a collective: its stream then fails and the job ends with worker_lost."""
+    import ray
+    from ray.exceptions import RayActorError
+
+    try:
+        for ref in stream:
+            ray.get(ref)
+    except RayActorError:
+        ray.kill(rank0)
 
 
 class _ForwardingEvent(threading.Event):
@@ -137,12 +179,11 @@ class RayJobRunner(threading.Thread):
         self.header, self.job = header, header["job"]
         self.blobs = [bytes(b) for b in blobs]
         self.slot: ActorSlot = config.slot
-        self.actor = None
+        self.actors: list = []
         self.cancel_event = _ForwardingEvent(self._forward_cancel)
 
     def _forward_cancel(self):
-        actor = self.actor
-        if actor is not None:
+        for actor in self.actors:
             actor.cancel.remote(self.job)
 
     def run(self):
@@ -175,11 +216,13 @@ class RayJobRunner(threading.Thread):
                 scene = self.slot.scene(header["request"]["scene"], header["scene_path"])
             continuation = header.get("continuation") or {}
             history = [Path(entry[0]).read_bytes() for entry in continuation.get("frames", [])]
-            self.actor = self.slot.handle
-            stream = self.actor.run.remote(header, self.blobs, scene, history)
+            self.actors = list(self.slot.actors)
+            streams = [actor.run.remote(header, self.blobs, scene, history) for actor in self.actors]
             if self.cancel_event.is_set():
                 self._forward_cancel()
-            for ref in stream:
+            for other in streams[1:]:
+                threading.Thread(target=_watch_rank, args=(other, self.actors[0]), daemon=True).start()
+            for ref in streams[0]:
                 item = ray.get(ref)
                 if item[0] == SCENE_EVENT:
                     if item[1]:
@@ -244,19 +287,16 @@ def check_cluster(config) -> dict:
         gpus = [int(n["Resources"].get("GPU", 0)) for n in nodes]
         cpus = [int(n["Resources"].get("CPU", 0)) for n in nodes]
         summary = {"nodes": len(nodes), "gpus": sum(gpus), "cpus": sum(cpus), "gpu_actors": "num_gpus" in resources}
-        if "num_gpus" in resources:
-            per = config.gpus_per_shot
-            if max(gpus, default=0) < per:
-                raise ValueError(f"no node of the Ray cluster has {per} GPU(s) for one shot (--gpus-per-shot {per}); "
-                                 f"GPUs per node: {gpus or [0]}. Start the GPU nodes with `ray start --num-gpus N`, "
-                                 "or pass --device cpu")
-            slots = sum(g // per for g in gpus)
-            if slots < config.workers:
-                raise ValueError(f"the Ray cluster has {sum(gpus)} GPU(s) on {len(nodes)} node(s): room for {slots} "
-                                 f"actor(s) of {per} GPU(s), but --workers {config.workers} asks for {config.workers}")
-        elif sum(cpus) < config.workers:
-            raise ValueError(f"the Ray cluster has {sum(cpus)} CPU(s): room for {sum(cpus)} CPU actor(s), but "
-                             f"--workers {config.workers} asks for {config.workers}")
+        per, unit = config.gpus_per_shot, ("GPU" if "num_gpus" in resources else "CPU")
+        counts = gpus if unit == "GPU" else cpus
+        if max(counts, default=0) < per:
+            raise ValueError(f"no node of the Ray cluster has {per} {unit}s for one shot (--gpus-per-shot {per}); "
+                             f"{unit}s per node: {counts or [0]}. Start the GPU nodes with `ray start --num-gpus N`"
+                             + (", or pass --device cpu" if unit == "GPU" else ""))
+        slots = sum(c // per for c in counts)
+        if slots < config.workers:
+            raise ValueError(f"the Ray cluster has {sum(counts)} {unit}(s) on {len(nodes)} node(s): room for {slots} "
+                             f"actor(s) of {per} {unit}(s), but --workers {config.workers} asks for {config.workers}")
         return summary
     finally:
         ray.shutdown()

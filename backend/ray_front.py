@@ -46,7 +46,7 @@ def check_ray_arguments(args) -> None:
     if not 1 <= args.gpus_per_shot <= MAX_GPUS_PER_SHOT:
         raise ValueError(f"--gpus-per-shot must be 1 to {MAX_GPUS_PER_SHOT}, got {args.gpus_per_shot}")
     if args.gpus_per_shot > 1 and not args.ray:
-        raise ValueError("--gpus-per-shot above 1 needs --ray (the actors hold the GPUs of one shot)")
+        raise ValueError("--gpus-per-shot above 1 needs --ray (a gang of Ray actors runs each shot)")
 
 
 def prepare(args, cache_bytes: int) -> RayWorkers | None:

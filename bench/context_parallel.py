@@ -68,15 +68,12 @@ def rank_main(rank: int, args, port: int, result: dict) -> None:
     import torch.distributed as dist
 
     from anix_core.model.configs import TINY
-    from anix_core.model.parallel import check_divisible, enable_context_parallel
+    from anix_core.model.parallel import enable_context_parallel
     from anix_core.model.transformer import AniXTransformer3DModel
 
     cuda = args.device == "cuda"
     if cuda:
         torch.cuda.set_device(rank)
-    elif torch.accelerator.device_count() == 0:
-        # diffusers picks the rank's device as rank % accelerator count, 0 on a CPU-only build
-        torch.accelerator.device_count = lambda: 1
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=args.ranks)
     device = torch.device("cuda", rank) if cuda else torch.device("cpu")
@@ -90,7 +87,6 @@ def rank_main(rank: int, args, port: int, result: dict) -> None:
     if args.history:  # continuation: the first frames clean, with their own timestep (per-token levels)
         x["history_latents"] = x["scene_latents"][:, : config["in_channels"], :2].clone()
     image_tokens = (4 + args.frames) * (height // config["patch_size"]) * (width // config["patch_size"])
-    check_divisible(image_tokens, args.text, args.ranks)
     single, single_s = timed(model, x, args.repeats, device) if rank == 0 else (None, 0.0)
     dist.barrier()
     enable_context_parallel(model, args.ranks, args.mode)
@@ -106,7 +102,7 @@ def rank_main(rank: int, args, port: int, result: dict) -> None:
               f"{args.text} text tokens; rank 0's first block attends from {seen[0]} image tokens; "
               f"max |split - single| / max |single| = {diff:.2e} (tolerance {TOLERANCE[args.dtype]:.0e}); "
               f"latency single {single_s * 1000:.1f} ms, split {split_s * 1000:.1f} ms", flush=True)
-        result["ok"] = diff <= TOLERANCE[args.dtype] and seen[0] == image_tokens // args.ranks
+        result["ok"] = diff <= TOLERANCE[args.dtype] and seen[0] == -(-image_tokens // args.ranks)
         Path(args.result).write_text("ok" if result["ok"] else "over tolerance")
     dist.destroy_process_group()
 

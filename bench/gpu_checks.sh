@@ -35,3 +35,13 @@ section gsplat_build python3 -c "import torch, gsplat; from gsplat.cuda._backend
 section render_agreement python3 -m pytest -q -p no:cacheprovider -m cuda -s tests/test_render_courtyard.py tests/test_render_gsplat.py
 section render_speed python3 bench/render.py --backend gsplat --frames 93
 section model_speed python3 bench/model.py
+
+# One shot across several GPUs (context parallelism, Ulysses over NCCL): tokens split, output equal
+# to one GPU's within bf16 rounding. Needs two GPUs; a one-GPU machine says so and skips it.
+gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
+if [ "$gpus" -ge 2 ]; then
+    section context_parallel python3 bench/context_parallel.py --ranks 2 --device cuda --size small --dtype bf16 \
+        --frames 8 --height 30 --width 52 --text 256 --history --repeats 3
+else
+    echo "== context_parallel: skipped: it needs 2 GPUs and this machine has $gpus" | tee "$out/context_parallel.log"
+fi

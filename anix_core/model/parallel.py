@@ -12,6 +12,7 @@ CP_MODES = ("ulysses", "ring")
 
 def enable_context_parallel(transformer, degree: int, mode: str = "ulysses") -> None:
     """Split `transformer`'s tokens across the `degree` ranks of the default process group."""
+    import torch
     import torch.distributed as dist
     from diffusers import ContextParallelConfig
 
@@ -20,12 +21,14 @@ def enable_context_parallel(transformer, degree: int, mode: str = "ulysses") -> 
     if not dist.is_initialized() or dist.get_world_size() != degree:
         raise ValueError(f"context parallelism over {degree} devices needs torch.distributed initialised with "
                          f"{degree} processes (one per GPU)")
-    config = ContextParallelConfig(ulysses_degree=degree) if mode == "ulysses" else ContextParallelConfig(ring_degree=degree)
+    if torch.accelerator.device_count() == 0:
+        # diffusers picks a rank's device as rank % accelerator count, which is 0 on a CPU-only build
+        torch.accelerator.device_count = lambda: 1
+    # "anything" (NCCL): token counts need not divide by the degree, as a prompt has the tokens it has;
+    # gloo gathers only equal sizes, so on CPUs they must divide
+    uneven = dist.get_backend() == "nccl"
+    config = ContextParallelConfig(ulysses_degree=degree, ulysses_anything=uneven) if mode == "ulysses" else \
+        ContextParallelConfig(ring_degree=degree, ring_anything=uneven)
     transformer.enable_parallelism(config=config)
 
 
-def check_divisible(image_tokens: int, text_tokens: int, degree: int) -> None:
-    """The plan splits image and text tokens evenly: say which count does not divide."""
-    for name, count in (("image tokens (views + video frames x patches)", image_tokens), ("text tokens", text_tokens)):
-        if count % degree:
-            raise ValueError(f"{name} = {count} do not split evenly over {degree} GPUs")
