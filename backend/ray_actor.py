@@ -10,7 +10,7 @@ torch.distributed group and run each shot together, the transformer's tokens spl
 The actor lives as long as its bridge: the scene it last used (SceneMemo) and the anix model
 (backend.generation keeps it per process) stay loaded between shots. Scenes reach a node once:
 actors on one node share a scene folder keyed by sha256, filled from the object store under a
-file lock the first time a shot there needs the scene.
+file lock the first time a shot there needs the scene (the bridge puts it there only then).
 """
 from __future__ import annotations
 
@@ -81,6 +81,10 @@ class ShotActor:
                 "pid": os.getpid(), "gpus": gpus, "problem": problem}
 
     @ray.method(concurrency_group="control")
+    def has_scene(self, sha: str) -> bool:
+        return self.scenes.path(sha) is not None
+
+    @ray.method(concurrency_group="control")
     def rendezvous(self) -> str:
         """Rank 0: the address the gang's process group meets at (this node, a free port)."""
         with socket.socket() as s:
@@ -114,6 +118,8 @@ class ShotActor:
             if path is not None:
                 self.scenes.touch(sha)
                 return path, False
+            if scene_ref[0] is None:  # evicted since the bridge asked
+                raise RuntimeError("the scene left this node's scene folder as the job started; submit the shot again")
             (self.scenes.partial_dir / f"{sha}{ext}").unlink(missing_ok=True)  # left by an actor that died
             data = ray.get(scene_ref[0])
             self.scenes.put_chunk(sha, size, 0, ext, data)  # verifies the sha256

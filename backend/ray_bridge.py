@@ -23,7 +23,6 @@ import socket
 import sys
 import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 import zmq
@@ -32,7 +31,6 @@ from . import protocol as P
 
 PLACEMENT_NOTICE_S = 10.0   # an actor still unplaced after this is reported on stderr
 PROBLEM_EXIT_DELAY_S = 10.0  # a bridge whose actor cannot run shots waits this before exiting (no restart storm)
-SCENE_REFS_KEPT = 2          # scenes this bridge keeps in the object store for its actor's nodes
 CONNECT_PROBE_S = 3.0
 
 
@@ -66,7 +64,6 @@ class ActorSlot:
         self.ranks = config.gpus_per_shot
         self.resources = actor_resources(config.device, config.model, 1 if self.ranks > 1 else config.gpus_per_shot)
         self.actor_class = ShotActor
-        self.scene_refs: OrderedDict[str, dict] = OrderedDict()
         self.lock = threading.Lock()
         self.group = None
         self.actors: list = []
@@ -130,19 +127,15 @@ class ActorSlot:
         return self.where
 
     def scene(self, sha: str, path: str) -> dict:
-        """{sha256, ext, size, ref} for the server's cached scene file: put in the object store once
-        per bridge; the actor fetches it only on a node that does not hold it yet."""
+        """{sha256, ext, size, ref} of the server's cached scene file for a job. The bytes go into the
+        object store only when the actor's node does not hold the scene yet (once per node), and
+        only for as long as the job holds the reference."""
         import ray
 
-        entry = self.scene_refs.get(sha)
-        if entry is None:
-            data = Path(path).read_bytes()
-            entry = {"sha256": sha, "ext": Path(path).suffix, "size": len(data), "ref": [ray.put(data)]}
-            self.scene_refs[sha] = entry
-            while len(self.scene_refs) > SCENE_REFS_KEPT:
-                self.scene_refs.popitem(last=False)
-        self.scene_refs.move_to_end(sha)
-        return entry
+        ref = None
+        if not ray.get(self.handle.has_scene.remote(sha)):
+            ref = ray.put(Path(path).read_bytes())
+        return {"sha256": sha, "ext": Path(path).suffix, "size": Path(path).stat().st_size, "ref": [ref]}
 
 
 def _watch_rank(stream, rank0) -> None:

@@ -42,6 +42,9 @@ gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
 if [ "$gpus" -ge 2 ]; then
     section context_parallel python3 bench/context_parallel.py --ranks 2 --device cuda --size small --dtype bf16 \
         --frames 8 --height 30 --width 52 --text 256 --history --repeats 3
+    # a prompt whose token count does not divide by 2 (NCCL's uneven split)
+    section context_parallel_uneven python3 bench/context_parallel.py --ranks 2 --device cuda --size small \
+        --dtype bf16 --frames 7 --height 30 --width 52 --text 77 --repeats 3
 else
     echo "== context_parallel: skipped: it needs 2 GPUs and this machine has $gpus" | tee "$out/context_parallel.log"
 fi

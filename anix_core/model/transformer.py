@@ -68,8 +68,8 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         tables (and of the per-token levels of diffusion forcing), and the last block's outputs are
         gathered, so the view tokens are sliced off and the output projected on the whole sequence.
         Joint attention sees all tokens through Ulysses all-to-all (or ring attention). A property
-        because the last block's name depends on the config. Needs token counts divisible by N and
-        an unpadded prompt (attention_mask None)."""
+        because the last block's name depends on the config. Needs an unpadded prompt
+        (attention_mask None), and on gloo token counts divisible by N."""
         from diffusers.models._modeling_parallel import ContextParallelInput, ContextParallelOutput
 
         tokens = ContextParallelInput(split_dim=1, expected_dims=3, split_output=False)
