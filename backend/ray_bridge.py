@@ -25,9 +25,8 @@ import threading
 import time
 from pathlib import Path
 
-import zmq
-
 from . import protocol as P
+from .worker import JobRunner, serve_worker
 
 PLACEMENT_NOTICE_S = 10.0   # an actor still unplaced after this is reported on stderr
 PROBLEM_EXIT_DELAY_S = 10.0  # a bridge whose actor cannot run shots waits this before exiting (no restart storm)
@@ -163,14 +162,13 @@ class _ForwardingEvent(threading.Event):
         self.on_set()
 
 
-class RayJobRunner(threading.Thread):
-    """backend.worker.JobRunner's counterpart: the same constructor and events, the work on the actor."""
+class RayJobRunner(JobRunner):
+    """backend.worker.JobRunner with the work on this bridge's actor: the same constructor, events
+    socket and cancel flag (which also reaches the actor)."""
 
     def __init__(self, context, endpoint: str, header: dict, blobs, memo, config):
-        super().__init__(daemon=True, name=f"ray-job-{header['job']}")
-        self.context, self.endpoint = context, endpoint
-        self.header, self.job = header, header["job"]
-        self.blobs = [bytes(b) for b in blobs]
+        super().__init__(context, endpoint, header, [bytes(b) for b in blobs], memo, config)
+        self.header = header
         self.slot: ActorSlot = config.slot
         self.actors: list = []
         self.cancel_event = _ForwardingEvent(self._forward_cancel)
@@ -178,18 +176,6 @@ class RayJobRunner(threading.Thread):
     def _forward_cancel(self):
         for actor in self.actors:
             actor.cancel.remote(self.job)
-
-    def run(self):
-        self.pair = self.context.socket(zmq.PUSH)
-        self.pair.linger = 5000
-        self.pair.connect(self.endpoint)
-        try:
-            self._run()
-        finally:
-            self.pair.close()
-
-    def send(self, kind: str, **fields):
-        self.pair.send(P.pack(P.message(kind, job=self.job, **fields)))
 
     def _run(self):
         import ray
@@ -317,8 +303,6 @@ def main(argv=None) -> int:
         except ValueError as exc:
             print(exc, file=sys.stderr, flush=True)
             return 2
-    from .worker import serve_worker
-
     try:
         connect(config.ray)
     except ValueError as exc:

@@ -51,6 +51,13 @@ class RayServer:
         self.stop()
         raise RuntimeError(f"anix serve --ray did not start: {log.read_text()[-2000:]}")
 
+    def wait_actors(self, n: int, timeout: float = 120.0) -> None:
+        """Until n actors are placed (each bridge says `ready` to the server right after)."""
+        deadline = time.monotonic() + timeout
+        while len(self.lines(r"actor placed on")) < n:
+            assert time.monotonic() < deadline, self.log.read_text()[-3000:]
+            time.sleep(0.2)
+
     def lines(self, pattern: str) -> list[re.Match]:
         return [m for m in re.finditer(pattern, self.log.read_text())]
 
@@ -83,6 +90,7 @@ def server(cluster, tmp_path_factory):
     srv = RayServer(cluster.address, folder / "serve.log", "--workers", "2", "--cache-dir", str(folder / "cache"),
                     "--node-cache-dir", str(folder / "nodes"), "--client-timeout", "5")
     srv.nodes = folder / "nodes"
+    srv.wait_actors(2)  # so the first shots find both actors idle
     yield srv
     srv.stop()
 
