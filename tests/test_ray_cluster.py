@@ -201,8 +201,20 @@ def test_a_cluster_that_is_not_there_is_one_line_and_exit_2():
     assert done.stderr.strip().count("\n") == 0 and "cannot reach the Ray cluster at 127.0.0.1:9" in done.stderr
 
 
-def test_more_actors_than_the_cluster_has_room_for_is_refused_at_start(cluster):
-    done = subprocess.run([sys.executable, "-m", "anix_core", "serve", "--ray", cluster.address, "--workers", "9",
+@pytest.mark.parametrize("args, words", [
+    (["--workers", "9"], ["--workers 9 asks for 9", "CPU"]),
+    (["--device", "cuda"], ["no node of the Ray cluster has 1 GPUs", "GPUs per node: [0]"]),
+    (["--gpus-per-shot", "3", "--device", "cpu"], ["no node of the Ray cluster has 3 CPUs for one shot"]),
+])
+def test_actors_the_cluster_has_no_room_or_no_gpu_for_are_refused_at_start_in_one_line(cluster, args, words):
+    done = subprocess.run([sys.executable, "-m", "anix_core", "serve", "--ray", cluster.address, *args,
                            "--bind", "tcp://127.0.0.1:0"], cwd=REPO, capture_output=True, text=True, timeout=90)
     assert done.returncode == 2, done.stderr
-    assert "--workers 9" in done.stderr and "CPU" in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and all(w in done.stderr for w in words), done.stderr
+
+
+def test_gpus_per_shot_is_checked_before_anything_starts():
+    for args, words in ((["--gpus-per-shot", "2"], "needs --ray"), (["--gpus-per-shot", "0", "--ray", "auto"], "1 to 8")):
+        done = subprocess.run([sys.executable, "-m", "anix_core", "serve", *args], cwd=REPO, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 2 and words in done.stderr and "--gpus-per-shot" in done.stderr, done.stderr
