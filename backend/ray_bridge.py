@@ -114,8 +114,8 @@ class ActorSlot:
                     ray.get([actor.join_group.remote(address, self.ranks) for actor in self.actors])
                 self.where = where
                 gpus = where["gpus"]
-                log(f"actor placed on {describe_node(where)}" + (f", GPU {', '.join(gpus)}" if gpus else "") +
-                    (f", rank 0 of {self.ranks}" if self.ranks > 1 else ""))
+                log(f"actor placed on {describe_node(where)}, pid {where['pid']}" +
+                    (f", GPU {', '.join(gpus)}" if gpus else "") + (f", rank 0 of {self.ranks}" if self.ranks > 1 else ""))
             elif not self.noticed and time.monotonic() - self.created > PLACEMENT_NOTICE_S:
                 self.noticed = True
                 free = ray.available_resources()
@@ -178,17 +178,33 @@ class RayJobRunner(JobRunner):
             actor.cancel.remote(self.job)
 
     def _run(self):
+        from ray.exceptions import RayActorError
+
+        for attempt in (1, 2):
+            where = self.slot.wait_placed(self.cancel_event)
+            if where is None:
+                self.send(P.CANCELLED, reason="cancel requested", frames_ready=0)
+                return
+            try:
+                return self._run_on(where)
+            except RayActorError as exc:  # the actor died before this job started on it (e.g. while idle)
+                log(f"actor on {describe_node(where)} was gone when job {self.job} reached it "
+                    f"({type(exc).__name__}); asking Ray for a new one")
+                self.slot.create()
+                if attempt == 2:
+                    self.send(P.ERROR, code=P.E_WORKER_LOST, field="", message=(
+                        f"the Ray actors given this job (last on node {describe_node(where)}) were lost before it "
+                        "started; submit the shot again"))
+
+    def _run_on(self, where: dict):
+        """The job on the placed actor (gang); RayActorError only when the actor was lost before the job began."""
         import ray
         from ray.exceptions import RayActorError
 
         from .ray_actor import SCENE_EVENT
 
         header = self.header
-        where = self.slot.wait_placed(self.cancel_event)
-        if where is None:
-            self.send(P.CANCELLED, reason="cancel requested", frames_ready=0)
-            return
-        frames = 0
+        started, frames = False, 0
         try:
             scene = None
             if header.get("scene_path"):
@@ -204,6 +220,7 @@ class RayJobRunner(JobRunner):
             for ref in streams[0]:
                 item = ray.get(ref)
                 if item[0] == SCENE_EVENT:
+                    started = True
                     if item[1]:
                         log(f"scene {scene['sha256'][:12]} ({item[2]} bytes) copied to {describe_node(where)}")
                     log(f"job {self.job} runs on {describe_node(where)}")
@@ -213,6 +230,8 @@ class RayJobRunner(JobRunner):
                 if P.unpack_header(head)["type"] == P.FRAME:
                     frames += 1
         except RayActorError as exc:
+            if not started:
+                raise
             node = describe_node(where)
             log(f"actor on {node} lost during job {self.job} ({type(exc).__name__}); asking Ray for a new one")
             self.slot.create()

@@ -194,6 +194,28 @@ def test_a_node_lost_mid_shot_ends_its_job_with_worker_lost_naming_the_node_and_
     assert node_of_job(server, nxt.id) == cluster.head_node.node_id[:12]
 
 
+def test_an_actor_that_died_while_idle_is_replaced_and_the_shot_that_reaches_it_completes(server, scene, views):
+    import os
+    import signal
+
+    sha, _ = scene
+    pid = int(server.lines(r"actor placed on .*, pid (\d+)")[-1].group(1))
+    os.kill(pid, signal.SIGKILL)
+    results = []
+
+    def animator(seed: int):
+        with Client(server.address, timeout=30) as client:
+            results.append(collect(client.submit(blockout_shot(sha, seed), views=views), timeout=180))
+
+    threads = [threading.Thread(target=animator, args=(seed,)) for seed in (11, 12)]  # one for each bridge
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(240)
+    assert [type(last) for _, last in results] == [Done, Done], results
+    assert server.lines(r"was gone when job \w+ reached it"), server.log.read_text()[-3000:]
+
+
 def test_a_cluster_that_is_not_there_is_one_line_and_exit_2():
     done = subprocess.run([sys.executable, "-m", "anix_core", "serve", "--ray", "127.0.0.1:9", "--bind",
                            "tcp://127.0.0.1:0"], cwd=REPO, capture_output=True, text=True, timeout=60)
