@@ -58,7 +58,6 @@ class ShotActor:
         self.context = zmq.Context()
         self.runner: JobRunner | None = None
         self.cancelled: set[str] = set()  # cancels that arrived before their job's runner
-        self.jobs_run = 0
 
     @ray.method(concurrency_group="control")
     def describe(self) -> dict:
@@ -177,5 +176,4 @@ class ShotActor:
                 self.runner.join(timeout=30.0)
                 self.runner = None
                 self.cancelled.discard(header["job"])
-                self.jobs_run += 1
                 events.close(linger=0)
