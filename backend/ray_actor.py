@@ -18,6 +18,7 @@ import fcntl
 import os
 import socket
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,6 +43,21 @@ def _node_lock(path: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class _GangCancel(threading.Event):
+    """A gang's cancel flag as its job thread reads it: is_set() agrees across the ranks (an
+    all-reduce), so all of them stop at the same step and none is left waiting in a collective.
+    The ranks run the same code on the same inputs, so they read it equally often."""
+
+    def is_set(self) -> bool:
+        import torch
+        import torch.distributed as dist
+
+        device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+        flag = torch.tensor([1.0 if super().is_set() else 0.0], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
 
 @ray.remote(concurrency_groups={"control": 2})  # describe/cancel answer while `run` works
@@ -153,6 +169,8 @@ class ShotActor:
         with tempfile.TemporaryDirectory(prefix="anix-history-") as folder:
             header["continuation"] = self._history(header.get("continuation"), history, Path(folder))
             self.runner = JobRunner(self.context, endpoint, header, blobs, self.memo, self.config)
+            if self.config.gpus_per_shot > 1:
+                self.runner.cancel_event = _GangCancel()
             if header["job"] in self.cancelled:
                 self.runner.cancel_event.set()
             self.runner.start()

@@ -31,6 +31,7 @@ from .worker import JobRunner, serve_worker
 PLACEMENT_NOTICE_S = 10.0   # an actor still unplaced after this is reported on stderr
 PROBLEM_EXIT_DELAY_S = 10.0  # a bridge whose actor cannot run shots waits this before exiting (no restart storm)
 CONNECT_PROBE_S = 3.0
+RANK_FAILURE_GRACE_S = 30.0  # a gang member failed: rank 0 has this long to fail too before it is ended
 
 
 def log(message: str) -> None:
@@ -137,15 +138,22 @@ class ActorSlot:
         return {"sha256": sha, "ext": Path(path).suffix, "size": Path(path).stat().st_size, "ref": [ref]}
 
 
-def _watch_rank(stream, rank0) -> None:
-    """Consume a gang member's stream; if that member dies, end rank 0 too, which would otherwise
-    wait for it in a collective: its stream then fails and the job ends with worker_lost."""
+def _watch_rank(stream, rank: int, rank0, failures: list, rank0_done: threading.Event) -> None:
+    """Consume a gang member's stream. If that member dies, or fails while rank 0 goes on (rank 0
+    would wait for it in a collective), end rank 0 too: its stream then fails and the job ends.
+    A failure every rank meets (a bad request) ends rank 0's job by itself and kills nothing."""
     import ray
     from ray.exceptions import RayActorError
 
+    from .ray_actor import SCENE_EVENT
+
     try:
         for ref in stream:
-            ray.get(ref)
+            item = ray.get(ref)
+            if item[0] != SCENE_EVENT and P.unpack_header(item[0])["type"] == P.ERROR:
+                failures.append(f"rank {rank}: {P.unpack_header(item[0]).get('message', '')}")
+                if not rank0_done.wait(RANK_FAILURE_GRACE_S):
+                    ray.kill(rank0)
     except RayActorError:
         ray.kill(rank0)
 
@@ -204,7 +212,7 @@ class RayJobRunner(JobRunner):
         from .ray_actor import SCENE_EVENT
 
         header = self.header
-        started, frames = False, 0
+        started, frames, failures, rank0_done = False, 0, [], threading.Event()
         try:
             scene = None
             if header.get("scene_path"):
@@ -215,8 +223,9 @@ class RayJobRunner(JobRunner):
             streams = [actor.run.remote(header, self.blobs, scene, history) for actor in self.actors]
             if self.cancel_event.is_set():
                 self._forward_cancel()
-            for other in streams[1:]:
-                threading.Thread(target=_watch_rank, args=(other, self.actors[0]), daemon=True).start()
+            for rank, other in enumerate(streams[1:], start=1):
+                threading.Thread(target=_watch_rank, args=(other, rank, self.actors[0], failures, rank0_done),
+                                 daemon=True).start()
             for ref in streams[0]:
                 item = ray.get(ref)
                 if item[0] == SCENE_EVENT:
@@ -233,6 +242,10 @@ class RayJobRunner(JobRunner):
             if not started:
                 raise
             node = describe_node(where)
+            if failures:  # a gang member failed and rank 0 was ended with it
+                self.slot.create()
+                self.send(P.ERROR, code=P.E_GENERATOR_FAILED, field="", message=f"on {node}, {failures[0]}"[:2000])
+                return
             log(f"actor on {node} lost during job {self.job} ({type(exc).__name__}); asking Ray for a new one")
             self.slot.create()
             self.send(P.ERROR, code=P.E_WORKER_LOST, field="", message=(
@@ -246,6 +259,8 @@ class RayJobRunner(JobRunner):
             cause = getattr(exc, "cause", None) or exc
             self.send(P.ERROR, code=P.E_GENERATOR_FAILED, field="",
                       message=f"on {describe_node(where)}: {type(cause).__name__}: {cause}"[:2000])
+        finally:
+            rank0_done.set()
 
 
 # ----------------------------------------------------------------------------- start check

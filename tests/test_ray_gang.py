@@ -1,7 +1,8 @@
 """`anix serve --ray --gpus-per-shot 2`: one shot run by a gang of two Ray actors (one placement
 group, a torch.distributed group, the transformer's tokens split over it) gives the frames the
-same shot gets from the model in one process. CPU ranks (gloo) and the tiny model stand in for
-GPUs and the 13B model."""
+same shot gets from the model in one process, and a cancel stops both ranks at the same step so
+the gang runs the next shot. CPU ranks (gloo) and the tiny model stand in for GPUs and the 13B
+model."""
 from __future__ import annotations
 
 import pytest
@@ -13,7 +14,7 @@ pytest.importorskip("diffusers")
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from backend import protocol as P  # noqa: E402
-from backend.client import Client, Done  # noqa: E402
+from backend.client import Cancelled, Client, Done, Frame, Progress  # noqa: E402
 from test_ray_cluster import SMALL_STORE, RayServer  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -42,7 +43,7 @@ def in_one_process(request: dict, scene_path, views: dict, model) -> dict:
     return frames
 
 
-def test_a_gang_of_two_ranks_gives_the_frames_of_one_process(tiny_model, fixtures_dir, tmp_path):
+def test_a_gang_of_two_ranks_gives_the_frames_of_one_process_and_cancels_in_step(tiny_model, fixtures_dir, tmp_path):
     import numpy as np
 
     views = {n: fixtures_dir / "character" / f"robot_{n}.png" for n in P.VIEW_NAMES}
@@ -61,12 +62,20 @@ def test_a_gang_of_two_ranks_gives_the_frames_of_one_process(tiny_model, fixture
                 job = client.submit(shot, views=views)
                 frames = {}
                 done = job.wait(timeout=300, on_frame=lambda f: frames.__setitem__(f.index, f.to_numpy()))
+                long = client.submit(dict(shot, options={**shot["options"], "num_inference_steps": 200}), views=views)
+                events = long.events(timeout=300)
+                assert any(isinstance(e, Progress) and e.stage == "denoise" and e.done >= 1 for e in events)
+                long.cancel()
+                assert isinstance([e for e in events if not isinstance(e, (Frame, Progress))][-1], Cancelled)
+                again = {}
+                client.submit(shot, views=views).wait(timeout=300, on_frame=lambda f: again.__setitem__(f.index, f.to_numpy()))
             assert server.lines(r"rank 0 of 2"), server.log.read_text()[-3000:]
         finally:
             server.stop()
     finally:
         cluster.shutdown()
     assert isinstance(done, Done) and sorted(frames) == [0]
+    assert np.array_equal(again[0], frames[0])  # after the cancel both ranks were in step
     reference = in_one_process(shot, scene_path, views, tiny_model)
     diff = np.abs(frames[0][..., :3].astype(int) - reference[0].astype(int))
     assert diff.max() <= 2, diff.max()
