@@ -131,12 +131,24 @@ def _anix(create, kwargs: dict, model_dir, device):
             if device == "cpu":
                 load["dtype"] = "fp32"  # bf16 matmuls on a CPU are slow and gain nothing
         generator = create("anix", **load)
+        _split_over_process_group(generator)
         _loaded.clear()
         _loaded[key] = generator
     for k in ANIX_RUN_SETTINGS:  # per-shot settings; the loaded pipeline is kept
         if k in kwargs:
             setattr(generator, k, kwargs[k])
     return generator
+
+
+def _split_over_process_group(generator) -> None:
+    """A worker in a torch.distributed group (a gang of Ray actors running one shot on several
+    GPUs, backend.ray_actor) splits each shot's tokens over the group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        from anix_core.model.parallel import enable_context_parallel
+
+        enable_context_parallel(generator.pipeline.transformer, dist.get_world_size())
 
 
 def run_generator(name: str, spec, on_progress, should_cancel, on_frame, *, model_dir=None, device=None) -> Outcome:

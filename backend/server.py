@@ -28,6 +28,8 @@ from . import protocol as P
 from .auth import check_bind_allowed, start_server_auth
 from .cache import SceneCache, parse_size
 from .generation import available_generators, check_anix_model, default_generator
+from .ray_front import add_ray_arguments
+from .ray_front import prepare as prepare_ray_workers
 from .results import ResultStore
 
 SERVER_VERSION = "0.1.0"
@@ -70,8 +72,9 @@ class Server:
     def __init__(self, bind: str, *, workers: int = 1, generator: str | None = None, keys=None,
                  cache_dir=None, cache_size: int = 20 * 1024**3, result_ttl_s: float = 1800.0,
                  results_size: int = 8 * 1024**3, client_timeout_s: float = 10.0, testing: bool = False,
-                 model=None, device=None):
+                 model=None, device=None, worker_module: str = "backend.worker", worker_args=()):
         check_bind_allowed(bind, keys)
+        self.worker_command = ["-m", worker_module, *worker_args]  # backend.ray_bridge with --ray
         self.testing = testing
         self.generators = available_generators(testing)
         self.model = model or os.environ.get("ANIX_MODEL_DIR") or None
@@ -185,7 +188,7 @@ class Server:
 
     # ------------------------------------------------------------------ workers
     def _spawn_worker(self) -> None:
-        cmd = [sys.executable, "-m", "backend.worker", "--connect", self.back_address]
+        cmd = [sys.executable, *self.worker_command, "--connect", self.back_address]
         if self.testing:
             cmd.append("--testing")
         if self.model:
@@ -561,6 +564,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--client-timeout", type=float, default=10.0,
                         help="seconds of client silence after which its jobs (on_disconnect=cancel) are cancelled")
     parser.add_argument("--testing", action="store_true", help=argparse.SUPPRESS)
+    add_ray_arguments(parser)
 
 
 def serve_command(args) -> int:
@@ -568,10 +572,12 @@ def serve_command(args) -> int:
         raise ValueError("--workers must be at least 1")
     if args.result_ttl < 1800 and not args.testing:
         raise ValueError("--result-ttl must be at least 1800 seconds (results are promised for 30 minutes)")
+    ray = prepare_ray_workers(args, parse_size(args.cache_size))
     server = Server(args.bind, workers=args.workers, generator=args.generator, keys=args.keys,
                     cache_dir=args.cache_dir, cache_size=parse_size(args.cache_size),
                     results_size=parse_size(args.results_size), result_ttl_s=args.result_ttl,
-                    client_timeout_s=args.client_timeout, testing=args.testing, model=args.model, device=args.device)
+                    client_timeout_s=args.client_timeout, testing=args.testing, model=args.model, device=args.device,
+                    **({"worker_module": ray.module, "worker_args": ray.args} if ray else {}))
 
     def stop(signum, frame):
         server.stopping = True
@@ -580,7 +586,7 @@ def serve_command(args) -> int:
     signal.signal(signal.SIGINT, stop)
     print(f"anix serve: listening on {server.bind} ({'CURVE' if args.keys else 'loopback, no keys'}), "
           f"{server.num_workers} worker(s), generators {', '.join(server.generators)} "
-          f"(default {server.default_generator})", flush=True)
+          f"(default {server.default_generator})" + (f"; {ray.describe()}" if ray else ""), flush=True)
     server.serve_forever()
     return 0
 

@@ -260,7 +260,9 @@ class JobRunner(threading.Thread):
 
 # ----------------------------------------------------------------------------- worker loop
 
-def serve_worker(connect: str, config) -> int:
+def serve_worker(connect: str, config, job_runner=None) -> int:
+    """The worker loop; `job_runner` (default JobRunner, same constructor) runs each job: the Ray
+    bridge passes its own, which runs the job on a Ray actor."""
     context = zmq.Context.instance()
     dealer = context.socket(zmq.DEALER)
     dealer.linger = 2000
@@ -307,7 +309,7 @@ def serve_worker(connect: str, config) -> int:
                         if runner is not None and runner.is_alive():
                             send(P.ERROR, job=header["job"], code=P.E_INTERNAL, field="", message="worker busy")
                             continue
-                        runner = JobRunner(context, endpoint, header, [f.buffer for f in frames[1:]], memo, config)
+                        runner = (job_runner or JobRunner)(context, endpoint, header, [f.buffer for f in frames[1:]], memo, config)
                         runner.start()
                     elif kind == "cancel":
                         if runner is not None and runner.job == header.get("job"):

@@ -51,3 +51,15 @@ if [ -n "${build_pid:-}" ]; then
 fi
 section render_agreement python3 -m pytest -q -p no:cacheprovider -m cuda -s tests/test_render_courtyard.py tests/test_render_gsplat.py
 section render_speed python3 bench/render.py --backend gsplat --frames 93
+# One shot across several GPUs (context parallelism, Ulysses over NCCL): tokens split, output equal
+# to one GPU's within bf16 rounding. Needs two GPUs; a one-GPU machine says so and skips it.
+gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
+if [ "$gpus" -ge 2 ]; then
+    section context_parallel python3 bench/context_parallel.py --ranks 2 --device cuda --size small --dtype bf16 \
+        --frames 8 --height 30 --width 52 --text 256 --history --repeats 3
+    # a prompt whose token count does not divide by 2 (NCCL's uneven split)
+    section context_parallel_uneven python3 bench/context_parallel.py --ranks 2 --device cuda --size small \
+        --dtype bf16 --frames 7 --height 30 --width 52 --text 77 --repeats 3
+else
+    echo "== context_parallel: skipped: it needs 2 GPUs and this machine has $gpus" | tee "$out/context_parallel.log"
+fi

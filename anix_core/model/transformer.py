@@ -61,6 +61,34 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
     ]
     _repeated_blocks = ["AniXDualStreamBlock", "AniXSingleStreamBlock"]
 
+    # ---- context parallelism (diffusers enable_parallelism; see anix_core.model.parallel) ----
+    @property
+    def _cp_plan(self) -> dict:
+        """How one shot's tokens split across GPUs: the first block takes a 1/N slice of the image
+        tokens ([views | video]) and of the text tokens, every block the matching slice of the RoPE
+        tables (and of the per-token levels of diffusion forcing), and the last block's outputs are
+        gathered, so the view tokens are sliced off and the output projected on the whole sequence.
+        Joint attention sees all tokens through Ulysses all-to-all (or ring attention). A property
+        because the last block's name depends on the config. Needs an unpadded prompt
+        (attention_mask None), and on gloo token counts divisible by N."""
+        from diffusers.models._modeling_parallel import ContextParallelInput, ContextParallelOutput
+
+        tokens = ContextParallelInput(split_dim=1, expected_dims=3, split_output=False)
+        rope = [ContextParallelInput(split_dim=0, expected_dims=2, split_output=False)] * 2
+        levels = ContextParallelInput(split_dim=0, expected_dims=1, split_output=False)
+        n_dual, n_single = self.config.num_layers, self.config.num_single_layers
+        first = "transformer_blocks.0" if n_dual else "single_transformer_blocks.0"
+        last = f"single_transformer_blocks.{n_single - 1}" if n_single else f"transformer_blocks.{n_dual - 1}"
+        if first == last:  # one key cannot both split and gather
+            raise ValueError("context parallelism needs a transformer of at least two blocks")
+        plan = {first: {"hidden_states": tokens, "encoder_hidden_states": tokens}}
+        if n_dual:
+            plan["transformer_blocks.*"] = {"freqs_cis": rope, "token_levels": levels}
+        if n_single:
+            plan["single_transformer_blocks.*"] = {"image_rotary_emb": rope, "token_levels": levels}
+        plan[last] = [ContextParallelOutput(gather_dim=1, expected_dims=3)] * 2
+        return plan
+
     @register_to_config
     def __init__(
         self,
