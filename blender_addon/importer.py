@@ -68,7 +68,7 @@ def import_splats(context, filepath: str) -> tuple[bpy.types.Object, dict]:
     # hash while the file is read and the mesh is built (hashlib lets go of the GIL)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="anix-hash") as pool:
         sha = pool.submit(splats.sha256_file, path)
-        scene = splats.load(path)
+        scene = splats.load(path, max_sh_degree=0)  # the display shows base colour only
         name = os.path.basename(path).split(".")[0] or "Splats"
         mesh = build_splat_mesh(name, scene)
         sha256 = sha.result()

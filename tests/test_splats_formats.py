@@ -72,6 +72,16 @@ def test_sh_degree_zero_ply_has_no_higher_bands(fixtures_dir, truth):
     np.testing.assert_array_equal(scene.sh0, truth["sh0"])
 
 
+@pytest.mark.parametrize("name", ["courtyard.ply", "courtyard.spz", "courtyard.compressed.ply"])
+@pytest.mark.parametrize("degree", [0, 1, 2])
+def test_max_sh_degree_keeps_the_lower_bands_and_everything_else(fixtures_dir, name, degree):
+    full, capped = load(fixtures_dir / name), load(fixtures_dir / name, max_sh_degree=degree)
+    assert capped.sh_degree == min(degree, full.sh_degree)
+    np.testing.assert_array_equal(capped.shN, full.shN[:, :capped.shN.shape[1]])
+    for field in ("means", "quats", "log_scales", "logit_opacities", "sh0"):
+        np.testing.assert_array_equal(getattr(capped, field), getattr(full, field))
+
+
 @pytest.mark.parametrize("name", ["valid_ascii.ply", "valid_big_endian.ply"])
 def test_legal_ply_variants_load_four_splats(fixtures_dir, name):
     scene = load(fixtures_dir / name)

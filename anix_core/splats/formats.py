@@ -59,16 +59,21 @@ def detect_format(path) -> str:
     raise SceneFormatError(path, "unrecognised scene format (expected INRIA or compressed PLY, .splat or .spz)")
 
 
-def load(path) -> GaussianScene:
+def load(path, max_sh_degree: int = 3) -> GaussianScene:
     """Read a 3DGS scene file of any supported format, detected by content.
 
+    `max_sh_degree` drops view-dependent colour above that degree (0: base colour only, which
+    spares a PLY reader gathering 45 coefficients a splat that a viewport never shows).
     Raises `SceneFormatError` (a ValueError naming the file and the fault) on bad input.
     Non-finite splats are dropped with a warning; quaternions come out unit length.
     """
     path = os.fspath(path)
     fmt = detect_format(path)
     if fmt == "ply":
-        from .ply import read_ply as reader
+        from .ply import read_ply
+
+        def reader(p):
+            return read_ply(p, max_sh_degree=max_sh_degree)
     elif fmt == "compressed_ply":
         from .compressed_ply import read_compressed_ply as reader
     elif fmt == "splat":
@@ -76,6 +81,9 @@ def load(path) -> GaussianScene:
     else:
         from .spz import read_spz as reader
     scene = reader(path)
+    keep = {0: 0, 1: 3, 2: 8}.get(max_sh_degree)
+    if keep is not None and scene.shN.shape[1] > keep:
+        scene.shN = np.ascontiguousarray(scene.shN[:, :keep])
     scene.metadata["source_format"] = fmt
     return scene
 

@@ -21,6 +21,7 @@ from .scene import SH_REST_TO_DEGREE, GaussianScene
 REQUIRED = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
             "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")
 _REST_TO_K = {0: 0, 9: 3, 24: 8, 45: 15, 72: 24}
+_DEGREE_TO_K = {d: k for k, d in SH_REST_TO_DEGREE.items()}
 _FLAT_2DGS_LOG_RATIO = float(np.log(1e-3))
 
 
@@ -52,8 +53,8 @@ class _Columns:
                 out[:, j] = self.table[name]
 
 
-def read_ply(path, header: PlyHeader | None = None) -> GaussianScene:
-    """Read an INRIA-layout 3DGS PLY file."""
+def read_ply(path, header: PlyHeader | None = None, max_sh_degree: int = 3) -> GaussianScene:
+    """Read an INRIA-layout 3DGS PLY file, keeping SH coefficients up to `max_sh_degree`."""
     header = header or read_header(path)
     vertex = header.element("vertex")
     if vertex is None:
@@ -77,8 +78,8 @@ def read_ply(path, header: PlyHeader | None = None) -> GaussianScene:
 
     n = vertex.count
     k_file = _REST_TO_K[len(rest)]
-    k = min(k_file, 15)
-    if k_file > 15:
+    k = min(k_file, _DEGREE_TO_K[max(0, min(int(max_sh_degree), 3))])
+    if k_file > 15 and max_sh_degree >= 3:
         warnings.warn(f"{path}: SH degree 4 coefficients dropped (degree 3 is the highest supported)", stacklevel=3)
     if n == 0:
         scene = GaussianScene.empty(SH_REST_TO_DEGREE[k])
