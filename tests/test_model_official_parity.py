@@ -40,13 +40,23 @@ def official_checkpoint(fixtures_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def model(official_checkpoint, tmp_path_factory):
+def converted(official_checkpoint, tmp_path_factory):
     from anix_core.cli import main
-    from anix_core.model.transformer import AniXTransformer3DModel
 
     out = tmp_path_factory.mktemp("converted") / "transformer"
     assert main(["convert", "hunyuancustom", str(official_checkpoint), "--out", str(out), "--dtype", "keep"]) == 0
-    return AniXTransformer3DModel.from_pretrained(out).eval()
+    return out
+
+
+def load(converted):
+    from anix_core.model.transformer import AniXTransformer3DModel
+
+    return AniXTransformer3DModel.from_pretrained(converted).eval()
+
+
+@pytest.fixture(scope="module")
+def model(converted):
+    return load(converted)
 
 
 def call(model, g, x="in.x", t="in.t", mask="in.text_mask", scene=True, **kw):
@@ -83,3 +93,115 @@ def test_deepcache_cached_step_equals_official(model, golden):
     model.clear_deepcache()
     with pytest.raises(ValueError, match="deepcache"):
         call(model, golden, deepcache="reuse")
+
+
+# ---------------------------------------------------------------- LoRA
+def official_lora(fixtures_dir, name="official_lora_tiny.safetensors"):
+    from safetensors.torch import load_file
+
+    return load_file(str(fixtures_dir / "model" / name))
+
+
+@pytest.mark.parametrize("file, scale, expected", [
+    ("official_lora_tiny.safetensors", 1.0, "out.lora"),
+    ("official_lora_tiny_alltargets.safetensors", 1.0, "out.lora_alltargets"),
+    ("official_lora_tiny.safetensors", 0.5, "out.lora_scale_0p5"),
+])
+def test_official_lora_fused_at_lora_scale_equals_official_merge(converted, golden, fixtures_dir, tmp_path,
+                                                                 file, scale, expected):
+    """The official loader: W += lora_scale * up @ down, the file's alpha (1.0, rank 4) ignored.
+    The file goes through `anix convert lora` like a user's download."""
+    from anix_core.cli import main
+    from anix_core.model.lora import apply_lora
+
+    assert main(["convert", "lora", str(fixtures_dir / "model" / file), "--out", str(tmp_path / "lora"),
+                 "--transformer", str(converted)]) == 0
+    model = load(converted)
+    apply_lora(model, tmp_path / "lora", lora_scale=scale)
+    assert_matches(call(model, golden), golden[expected])
+
+
+def test_official_lora_attention_and_mlp_entries_only(converted, golden, fixtures_dir):
+    from anix_core.model.lora import apply_lora
+
+    lora = {k: v for k, v in official_lora(fixtures_dir).items() if "mod_linear" not in k and "modulation" not in k}
+    model = load(converted)
+    apply_lora(model, lora)
+    assert_matches(call(model, golden), golden["out.lora_attn_mlp_only"])
+
+
+def test_attached_lora_at_scale_equals_the_fused_one(converted, golden, fixtures_dir):
+    from anix_core.model.lora import apply_lora
+
+    model = load(converted)
+    apply_lora(model, official_lora(fixtures_dir), lora_scale=0.5, fuse=False)
+    assert_matches(call(model, golden), golden["out.lora_scale_0p5"])
+
+
+def test_lora_in_peft_diffusers_and_kohya_namings_merge_the_same(converted, golden, fixtures_dir):
+    """The same LoRA written as peft keys on the original names and as generic kohya keys
+    (kohya's alpha / rank scale: alpha = rank here) gives the official result."""
+    from anix_core.model.lora import apply_lora
+
+    official = official_lora(fixtures_dir)
+    rank = 4
+    peft, kohya = {}, {}
+    for key, value in official.items():
+        name, _, part = key.partition(".")
+        module = name[len("Hunyuan_video_I2V_lora_"):]
+        kohya[f"lora_unet_{module}.{part}"] = torch.tensor(float(rank)) if part == "alpha" else value
+        if part == "alpha":
+            continue
+        dotted = next(m for m in ORIGINAL_MODULES if m.replace(".", "_") == module)
+        kind = "lora_A" if part.startswith("lora_down") else "lora_B"
+        peft[f"base_model.model.{dotted}.{kind}.weight"] = value
+    for lora in (peft, kohya):
+        model = load(converted)
+        apply_lora(model, lora)
+        assert_matches(call(model, golden), golden["out.lora"])
+
+
+ORIGINAL_MODULES = [f"double_blocks.{i}.{m}" for i in range(2) for m in (
+    "img_attn_qkv", "img_attn_proj", "img_mlp.fc1", "img_mlp.fc2", "img_mod.linear",
+    "txt_attn_qkv", "txt_attn_proj", "txt_mlp.fc1", "txt_mlp.fc2", "txt_mod.linear")] + [
+    f"single_blocks.{i}.{m}" for i in range(2) for m in ("linear1", "linear2", "modulation.linear")]
+
+
+def test_lora_entries_matching_no_module_are_an_error(converted, fixtures_dir):
+    from anix_core.model.lora import apply_lora
+
+    lora = dict(official_lora(fixtures_dir))
+    lora["Hunyuan_video_I2V_lora_double_blocks_7_img_attn_qkv.lora_down.weight"] = torch.zeros(4, 256)
+    lora["Hunyuan_video_I2V_lora_double_blocks_7_img_attn_qkv.lora_up.weight"] = torch.zeros(768, 4)
+    with pytest.raises(ValueError, match="double_blocks_7_img_attn_qkv"):
+        apply_lora(load(converted), lora)
+    with pytest.raises(ValueError, match="0 modules matched"):
+        apply_lora(load(converted), {"lora_unet_nowhere.lora_down.weight": torch.zeros(1, 2),
+                                     "lora_unet_nowhere.lora_up.weight": torch.zeros(2, 1)})
+
+
+def test_our_kohya_export_is_read_by_the_official_merge_rule(converted, official_checkpoint, golden, fixtures_dir):
+    """Our exporter writes what the official loader reads: merging its file with the official rule
+    (prefix stripped, W += up @ down, file alpha ignored) into the official checkpoint and
+    converting that gives the official LoRA result."""
+    from anix_core.model.convert import from_original_state_dict, load_original_checkpoint
+    from anix_core.model.lora import apply_lora
+    from anix_core.train.kohya import peft_to_kohya
+
+    attached = load(converted)
+    apply_lora(attached, official_lora(fixtures_dir), fuse=False)
+    peft_state = {k.replace(".anix.", "."): v for k, v in attached.state_dict().items() if ".lora_" in k}
+    exported = peft_to_kohya(peft_state, attached.config, alpha=4.0, rank=4)
+
+    weights = {k: v.clone() for k, v in load_original_checkpoint(official_checkpoint).items()}
+    underscored = {m.replace(".", "_"): m for m in ORIGINAL_MODULES}
+    for key, down in exported.items():
+        if key.endswith(".lora_down.weight"):
+            name = key.split(".")[0].split("Hunyuan_video_I2V_lora_")[-1]
+            up = exported[key.replace("lora_down", "lora_up")]
+            weights[f"{underscored[name]}.weight"] += 1.0 * torch.mm(up.float(), down.float())
+    merged = load(converted)
+    ours, report = from_original_state_dict(weights, merged.config)
+    assert not report.missing
+    merged.load_state_dict(ours)
+    assert_matches(call(merged, golden), golden["out.lora"])

@@ -16,9 +16,11 @@ def register(subparsers) -> None:
     hc.add_argument("--shard-gb", type=float, default=5.0, help="maximum shard size in GiB")
     hc.set_defaults(func=_convert_hunyuancustom)
 
-    lora = sub.add_parser("lora", help="kohya-style LoRA (.safetensors) -> diffusers/peft LoRA on our module names")
-    lora.add_argument("file", help="kohya LoRA, e.g. pytorch_lora_kohaya_weights.safetensors")
-    lora.add_argument("--out", required=True, help="output folder (writes pytorch_lora_weights.safetensors)")
+    lora = sub.add_parser("lora", help="LoRA (.safetensors: the official AniX file, kohya, peft or diffusers keys) "
+                                       "-> diffusers/peft LoRA on our module names")
+    lora.add_argument("file", help="LoRA file, e.g. pytorch_lora_kohaya_weights.safetensors (the AniX LoRA)")
+    lora.add_argument("--out", required=True,
+                      help="output folder (writes pytorch_lora_weights.safetensors; MODEL_DIR/lora is loaded by default)")
     lora.add_argument("--transformer", help="converted transformer folder whose config.json to use (default: 13B)")
     lora.set_defaults(func=_convert_lora)
     convert.set_defaults(func=lambda args: convert.print_help() or 1)
