@@ -205,3 +205,38 @@ def test_our_kohya_export_is_read_by_the_official_merge_rule(converted, official
     assert not report.missing
     merged.load_state_dict(ours)
     assert_matches(call(merged, golden), golden["out.lora"])
+
+
+# ---------------------------------------------------------------- the other official scenarios
+def test_llava_layout_text_mask_equals_official(model, golden):
+    """A non-prefix mask: joint attention keeps the first COUNT text tokens, the refiner the marked ones."""
+    assert_matches(call(model, golden, mask="in.text_mask_llava_layout"), golden["out.llava_layout_mask"])
+
+
+def test_without_scene_latents_equals_official(model, golden):
+    assert_matches(call(model, golden, scene=False), golden["out.no_bg"])
+
+
+def test_diffusion_forcing_equals_official(converted, golden):
+    """History = the first 2 latent frames of in.x, clean, at level t = 14; the new frames at t."""
+    from anix_core.model.transformer import AniXTransformer3DModel
+
+    model = AniXTransformer3DModel.from_pretrained(converted, history_mode="diffusion_forcing").eval()
+    num_history = int(golden["in.df_latent_frame_indices"][0])
+    levels = golden["in.df_t"]
+    g = dict(golden, **{"in.t_current": levels[:, 1]})
+    got = call(model, g, t="in.t_current", history_latents=golden["in.x"][:, :, :num_history],
+               history_timestep=levels[:, 0])
+    assert_matches(got, golden["out.df"])
+
+
+def test_rope_tables_equal_official(model, golden):
+    """Rows: the 4 views (time -1..-4, width shifted by the frame width), then the frames."""
+    from anix_core.model.rope import video_positions, view_positions
+
+    views, frames, height, width = 4, 3, 4, 6
+    positions = torch.cat([view_positions(views, height, width, "code"), video_positions(frames, height, width)])
+    torch.testing.assert_close(positions, golden["in.rope_positions"], rtol=0, atol=0)
+    cos, sin = model.rotary_embedding(frames, height, width, num_views=views)
+    torch.testing.assert_close(cos, golden["in.freqs_cos"], rtol=0, atol=1e-6)
+    torch.testing.assert_close(sin, golden["in.freqs_sin"], rtol=0, atol=1e-6)

@@ -201,12 +201,9 @@ class AniXPipeline(DiffusionPipeline):
                  scene_latents.shape[4])
         latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
         num_history = 0 if history_latents is None else history_latents.shape[2]
-        clean_history = history_latents
+        # Diffusion forcing as the official forward: the history stays clean and only its timestep
+        # (history_timestep, 14 = stabilisation level 15 - 1) differs.
         diffusion_forcing = self.transformer.config.history_mode == "diffusion_forcing"
-        if num_history and diffusion_forcing:  # the history chunk sits at its own small noise level
-            s = history_timestep / 1000.0
-            noise = randn_tensor(history_latents.shape, generator=generator, device=device, dtype=torch.float32).to(dtype)
-            history_latents = (1 - s) * history_latents + s * noise
 
         batch = 2 if cfg else 1
         rep = lambda t: None if t is None else t.repeat(batch, *([1] * (t.dim() - 1)))  # noqa: E731
@@ -253,7 +250,7 @@ class AniXPipeline(DiffusionPipeline):
             self.maybe_free_model_hooks()
             return AniXPipelineOutput(frames=None)
         if num_history:  # the causal VAE decodes the new frames after the clean history
-            latents[:, :, :num_history] = clean_history.float()
+            latents[:, :, :num_history] = history_latents.float()
         if output_type == "latent":
             frames = latents
         else:

@@ -11,7 +11,9 @@ Token sequence seen by the blocks: [view tokens (V frames) | video tokens (F fra
   (`anix_core.model.rope`), sliced off before the output projection;
 - history: the first frames of the video are replaced by clean history latents. Mode
   "overwrite" shares the timestep; mode "diffusion_forcing" gives the history chunk its own
-  timestep embedding and so its own adaLN modulation.
+  timestep embedding and so its own adaLN modulation (as the official forward: the new frames
+  keep the main level, the views, the text, the token refiner's gates and the output layer get
+  the mean of the two levels' modulation).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from diffusers.models.transformers.transformer_hunyuan_video import (
 )
 from diffusers.utils import apply_lora_scale
 
-from .blocks import AniXDualStreamBlock, AniXSingleStreamBlock
+from .blocks import AniXDualStreamBlock, AniXSingleStreamBlock, refine_text_mean_levels, refiner_pooled_text
 from .rope import VIEW_ROPE_MODES, rotary_from_positions, video_positions, view_positions
 
 HISTORY_MODES = ("overwrite", "diffusion_forcing")
@@ -225,7 +227,15 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
                                                   history_timestep, num_view_tokens, hidden_states.shape[1],
                                                   tokens_per_frame, hidden_states.device)
 
-        encoder_hidden_states = self.context_embedder(encoder_hidden_states, timestep, encoder_attention_mask)
+        if token_levels is None:
+            encoder_hidden_states = self.context_embedder(encoder_hidden_states, timestep, encoder_attention_mask)
+        else:  # diffusion forcing: the refiner's gates are the mean over the two levels
+            ref = self.context_embedder
+            pooled_text = refiner_pooled_text(encoder_hidden_states, encoder_attention_mask)
+            levels = (timestep, self._history_timestep(timestep, history_timestep))
+            temb_text = torch.stack([ref.time_text_embed(t, pooled_text) for t in levels], dim=1)
+            encoder_hidden_states = refine_text_mean_levels(ref, encoder_hidden_states, temb_text,
+                                                            encoder_attention_mask)
         attention_mask = self._attention_mask(hidden_states.shape[1], encoder_hidden_states.shape[1],
                                               encoder_attention_mask, batch_size, hidden_states.device)
 
@@ -240,17 +250,22 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
                 block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb, token_levels)
         return self._output(hidden_states, temb, token_levels, num_view_tokens, (pf, ph, pw), batch_size, return_dict)
 
+    @staticmethod
+    def _history_timestep(timestep, history_timestep):
+        return torch.zeros_like(timestep) if history_timestep is None else history_timestep
+
     def _history_levels(self, temb, timestep, pooled_projections, guidance, num_history, history_timestep,
                         num_view_tokens, num_tokens, tokens_per_frame, device):
         """(temb, token_levels): in "diffusion_forcing" mode with history, temb [B, 2, D] (main level,
-        history level) and the level of every image token; otherwise (temb, None)."""
+        history level) and the level of every image token (history 1, new frames 0, views 2 = the
+        mean of both levels' modulation, as the official forward); otherwise (temb, None)."""
         if not num_history or self.config.history_mode != "diffusion_forcing":
             return temb, None
-        if history_timestep is None:
-            history_timestep = torch.zeros_like(timestep)
-        temb_history, _ = self.time_text_embed(history_timestep, pooled_projections, guidance)
+        temb_history, _ = self.time_text_embed(self._history_timestep(timestep, history_timestep),
+                                               pooled_projections, guidance)
         temb = torch.stack([temb, temb_history], dim=1)  # [B, 2, D]
         token_levels = torch.zeros(num_tokens, dtype=torch.long, device=device)
+        token_levels[:num_view_tokens] = 2
         token_levels[num_view_tokens: num_view_tokens + num_history * tokens_per_frame] = 1
         return temb, token_levels
 
@@ -282,10 +297,10 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         hidden_states = hidden_states[:, num_view_tokens:]
         if token_levels is None:
             hidden_states = self.norm_out(hidden_states, temb)
-        else:
-            emb = self.norm_out.linear(self.norm_out.silu(temb).to(hidden_states.dtype))
-            scale, shift = (c[:, token_levels[num_view_tokens:]] for c in emb.chunk(2, dim=-1))
-            hidden_states = self.norm_out.norm(hidden_states) * (1 + scale) + shift
+        else:  # diffusion forcing: the official final layer modulates every frame by the levels' mean
+            emb = self.norm_out.linear(self.norm_out.silu(temb).to(hidden_states.dtype)).mean(dim=1)
+            scale, shift = emb.chunk(2, dim=-1)
+            hidden_states = self.norm_out.norm(hidden_states) * (1 + scale[:, None]) + shift[:, None]
         hidden_states = self.proj_out(hidden_states)
 
         hidden_states = hidden_states.reshape(batch_size, pf, ph, pw, -1, p_t, p, p)
