@@ -1,8 +1,9 @@
 """`AniXPipeline`: AniX video generation with diffusers components.
 
-Flow matching (FlowMatchEulerDiscreteScheduler, shift 13), classifier-free guidance whose
-unconditional branch sees all-white reference views, 4k+1-frame clips, and autoregressive
-continuation (history frames in, new frames out).
+Flow matching (FlowMatchEulerDiscreteScheduler, shift 13: the official schedule), the official
+classifier-free guidance (negative prompt, same views and scene in both branches, optional
+image guidance), DeepCache, 4k+1-frame clips, and autoregressive continuation (history frames
+in, new frames out).
 """
 from __future__ import annotations
 
@@ -21,11 +22,24 @@ from .transformer import AniXTransformer3DModel
 
 PROMPT_TEMPLATE = DEFAULT_PROMPT_TEMPLATE["template"]
 SCHEDULER_SHIFT = 13.0
+# The official scripts' --neg-prompt (the unconditional branch of classifier-free guidance).
+NEGATIVE_PROMPT = ("Aerial view, aerial view, overexposed, low quality, deformation, a poor composition, bad hands, "
+                   "bad teeth, bad eyes, bad limbs, distortion, blurring, text, subtitles, static, picture, "
+                   "black border.")
+# The official script's first clip: 129 frames at 360P, 30 steps, guidance 7.5 (`pipe(c, **OFFICIAL_FIRST_CLIP)`).
+OFFICIAL_FIRST_CLIP = dict(num_frames=129, height=352, width=624, num_inference_steps=30, guidance_scale=7.5)
 
 # The official sampler's DeepCache schedule for its 30 steps: these steps run the whole
 # transformer, the 8 others (11, 12, 14, 15, 17, 18, 20, 21) only its last single-stream block.
 OFFICIAL_DEEPCACHE_STEPS = 30
 OFFICIAL_DEEPCACHE_FULL_STEPS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 16, 19, 22, 23, 24, 25, 26, 27, 28, 29)
+
+
+def official_sigmas(num_inference_steps: int) -> np.ndarray:
+    """Unshifted sigmas as the official scheduler makes them (torch.linspace in float32, which
+    differs from numpy's float64 linspace in the last bit); the scheduler applies shift 13, and
+    its timesteps then equal the official ones exactly."""
+    return torch.linspace(1.0, 0.0, num_inference_steps + 1, dtype=torch.float32)[:-1].numpy()
 
 
 def deepcache_plan(num_inference_steps: int, enabled: bool = True,
@@ -94,6 +108,16 @@ class AniXPipeline(DiffusionPipeline):
         pooled = self.text_encoder_2(ids2.input_ids.to(device), output_hidden_states=False).pooler_output.to(dtype)
         return embeds, mask, pooled
 
+    def encode_prompts(self, prompts: list[str], device, dtype, max_sequence_length: int = 256):
+        """Several prompts as one batch: (hidden states [B, L, D], mask [B, L], pooled [B, P]),
+        padding dropped down to the longest prompt (the mask marks each prompt's own length)."""
+        encoded = {p: self.encode_prompt(p, device, dtype, max_sequence_length) for p in dict.fromkeys(prompts)}
+        length = max(int(m.sum()) for _, m, _ in encoded.values())
+        embeds = torch.cat([encoded[p][0][:, :length] for p in prompts])
+        mask = torch.cat([encoded[p][1][:, :length] for p in prompts])
+        pooled = torch.cat([encoded[p][2] for p in prompts])
+        return embeds, mask, pooled
+
     # ------------------------------------------------------------------ VAE
     def encode_video(self, video: torch.Tensor, generator=None) -> torch.Tensor:
         """[B, 3, F, H, W] in [-1, 1] -> scaled VAE latents [B, C, f, h, w] (the mode, no sampling)."""
@@ -111,7 +135,8 @@ class AniXPipeline(DiffusionPipeline):
         return video.permute(1, 2, 3, 0).cpu().numpy()
 
     # ------------------------------------------------------------------ checks
-    def check_inputs(self, conditioning, num_frames, height, width, num_inference_steps, guidance_scale, history):
+    def check_inputs(self, conditioning, num_frames, height, width, num_inference_steps, guidance_scale, history,
+                     ip_cfg_scale=0.0):
         s = self.vae_scale_spatial * self.transformer.config.patch_size
         if height % s or width % s or height <= 0 or width <= 0:
             raise ValueError(f"height and width must be positive multiples of {s}, got height={height}, width={width}")
@@ -130,6 +155,9 @@ class AniXPipeline(DiffusionPipeline):
             raise ValueError(f"num_inference_steps must be at least 1, got {num_inference_steps}")
         if guidance_scale < 1:
             raise ValueError(f"guidance_scale must be >= 1 (1 disables guidance), got {guidance_scale}")
+        if ip_cfg_scale < 0:
+            raise ValueError(f"ip_cfg_scale must be >= 0 (0, the official default, disables image guidance), "
+                             f"got {ip_cfg_scale}")
         for name in ("scene_video", "mask_video", "views", "prompt"):
             if getattr(conditioning, name, None) is None:
                 raise ValueError(f"conditioning.{name} is required")
@@ -157,6 +185,8 @@ class AniXPipeline(DiffusionPipeline):
         output_type: str = "np",
         deepcache: bool = True,
         deepcache_full_steps: Sequence[int] | None = None,
+        negative_prompt: str = NEGATIVE_PROMPT,
+        ip_cfg_scale: float = 0.0,
     ) -> AniXPipelineOutput:
         """Generate `num_frames` new frames for `conditioning` (scene_video, mask_video, views, prompt).
 
@@ -170,8 +200,14 @@ class AniXPipeline(DiffusionPipeline):
             18, 20 and 21 run only the last single-stream block on the tokens kept from the
             previous full step. Other step counts run every block unless `deepcache_full_steps`
             (the steps that run the whole transformer; must include 0) gives a schedule.
+        guidance_scale, negative_prompt: the official classifier-free guidance, uncond + scale *
+            (cond - uncond), whose unconditional branch is the negative prompt with the same
+            views and scene as the conditional one.
+        ip_cfg_scale: > 0 adds the official image-guidance branch (prompt with the real views
+            against white views): + w_i * (ip - cond), w falling linearly from ip_cfg_scale to 1.
         """
-        self.check_inputs(conditioning, num_frames, height, width, num_inference_steps, guidance_scale, history)
+        self.check_inputs(conditioning, num_frames, height, width, num_inference_steps, guidance_scale, history,
+                          ip_cfg_scale)
         cache_plan = deepcache_plan(num_inference_steps, deepcache, deepcache_full_steps)
         self._interrupt = False
         device = self._execution_device
@@ -179,10 +215,6 @@ class AniXPipeline(DiffusionPipeline):
         cfg = guidance_scale > 1.0
         history_frames = 0 if history is None else history.shape[0]
         total_frames = history_frames + num_frames
-
-        embeds, text_mask, pooled = self.encode_prompt(conditioning.prompt, device, dtype, max_sequence_length)
-        valid = int(text_mask.sum())  # drop the padding: same result, and attention needs no mask
-        embeds, text_mask = embeds[:, :valid], text_mask[:, :valid]
 
         scene = video_tensor(np.asarray(conditioning.scene_video), height, width)
         mask = mask_tensor(np.asarray(conditioning.mask_video), height, width)
@@ -205,14 +237,22 @@ class AniXPipeline(DiffusionPipeline):
         # (history_timestep, 14 = stabilisation level 15 - 1) differs.
         diffusion_forcing = self.transformer.config.history_mode == "diffusion_forcing"
 
-        batch = 2 if cfg else 1
-        rep = lambda t: None if t is None else t.repeat(batch, *([1] * (t.dim() - 1)))  # noqa: E731
-        views_in = view_latents
-        if cfg:
+        # Branches in the official batch order: [uncond, cond] (+ [ip] with ip_cfg_scale > 0).
+        # uncond = the negative prompt with the SAME views and scene as cond; white-view latents
+        # only enter the extra image-guidance branch, as in the official pipeline.
+        ip_cfg = cfg and ip_cfg_scale > 0
+        prompts = [conditioning.prompt] if not cfg else [negative_prompt, conditioning.prompt]
+        if ip_cfg:
+            prompts.append(conditioning.prompt)
+        batch = len(prompts)
+        embeds, text_mask, pooled = self.encode_prompts(prompts, device, dtype, max_sequence_length)
+        views_in = view_latents.repeat(batch, 1, 1, 1, 1)
+        if ip_cfg:
             white = self.encode_views(white_views_tensor(height, width, view_latents.shape[2])).to(dtype)
-            views_in = torch.cat([view_latents, white], dim=0)
+            views_in = torch.cat([white, white, view_latents], dim=0)
+        rep = lambda t: None if t is None else t.repeat(batch, *([1] * (t.dim() - 1)))  # noqa: E731
         model_kwargs = dict(
-            encoder_hidden_states=rep(embeds), encoder_attention_mask=rep(text_mask), pooled_projections=rep(pooled),
+            encoder_hidden_states=embeds, encoder_attention_mask=text_mask, pooled_projections=pooled,
             guidance=torch.full((batch,), embedded_guidance_scale * 1000.0, device=device, dtype=dtype)
             if self.transformer.config.guidance_embeds else None,
             scene_latents=rep(scene_latents), mask_latents=rep(mask_latents), view_latents=views_in,
@@ -220,9 +260,10 @@ class AniXPipeline(DiffusionPipeline):
             history_timestep=torch.full((batch,), history_timestep, device=device) if diffusion_forcing else None,
             return_dict=False,
         )
+        # the official image-guidance weight falls linearly from ip_cfg_scale to 1 over the steps
+        ip_weights = np.linspace(ip_cfg_scale, 1.0, num_inference_steps) if ip_cfg else None
 
-        sigmas = np.linspace(1.0, 0.0, num_inference_steps + 1)[:-1]
-        self.scheduler.set_timesteps(sigmas=sigmas, device=device)
+        self.scheduler.set_timesteps(sigmas=official_sigmas(num_inference_steps), device=device)
         timesteps = self.scheduler.timesteps
         try:
             with self.progress_bar(total=len(timesteps)) as bar:
@@ -230,11 +271,15 @@ class AniXPipeline(DiffusionPipeline):
                     if self.interrupt:
                         break
                     model_in = latents.to(dtype).repeat(batch, 1, 1, 1, 1)
-                    pred = self.transformer(model_in, t.expand(batch).to(dtype), deepcache=cache_plan[i],
+                    # float32 timesteps, as the official pipeline and diffusers pass them
+                    pred = self.transformer(model_in, t.expand(batch), deepcache=cache_plan[i],
                                             **model_kwargs)[0].float()
                     if cfg:
-                        cond, uncond = pred.chunk(2)
-                        pred = uncond + guidance_scale * (cond - uncond)
+                        uncond, cond, ip = pred[0:1], pred[1:2], pred[2:3]
+                        guided = uncond + guidance_scale * (cond - uncond)
+                        if ip_cfg:
+                            guided = guided + float(ip_weights[i]) * (ip - cond)
+                        pred = guided
                     latents = self.scheduler.step(pred, t, latents, return_dict=False)[0]
                     if num_history:
                         latents[:, :, :num_history] = history_latents.float()
