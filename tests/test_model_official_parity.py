@@ -240,3 +240,45 @@ def test_rope_tables_equal_official(model, golden):
     cos, sin = model.rotary_embedding(frames, height, width, num_views=views)
     torch.testing.assert_close(cos, golden["in.freqs_cos"], rtol=0, atol=1e-6)
     torch.testing.assert_close(sin, golden["in.freqs_sin"], rtol=0, atol=1e-6)
+
+
+# ---------------------------------------------------------------- views
+@pytest.fixture(scope="module")
+def official_views(fixtures_dir):
+    import numpy as np
+
+    with np.load(fixtures_dir / "model" / "official_views.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+def test_views_are_composited_with_binary_alpha_on_grey_exactly(robot_views, official_views):
+    import numpy as np
+
+    from anix_core.model.inputs import VIEW_ORDER, composite_view
+
+    got = np.stack([composite_view(robot_views[n]) for n in VIEW_ORDER])
+    np.testing.assert_array_equal(got, official_views["composited_rgb_uint8"])
+
+
+def test_views_for_the_vae_are_fitted_into_a_white_624x352_frame(robot_views, official_views):
+    """The official resize is cv2 INTER_LINEAR; ours is torch's bilinear: within 1/255."""
+    from anix_core.model.inputs import views_tensor
+
+    got = views_tensor(robot_views, 352, 624)
+    expected = torch.from_numpy(official_views["pixel_value_ref_for_vae"])
+    assert got.shape == expected.shape == (1, 3, 4, 352, 624)
+    torch.testing.assert_close(got, expected, rtol=0, atol=2 / 255 * 2)  # 2/255 in [0, 1] = 4/255 in [-1, 1]
+    assert (got - expected).abs().gt(1e-6).float().mean() < 0.02  # only resize rounding differs
+    white_columns = got[0, :, :, :, :136]
+    assert torch.all(white_columns == 1.0)
+
+
+def test_llava_image_inputs_equal_official(robot_views, official_views):
+    from anix_core.model.inputs import CLIP_STD, llava_views_tensor
+
+    got = llava_views_tensor(robot_views)
+    expected = torch.from_numpy(official_views["pixel_value_llava"])
+    assert got.shape == expected.shape == (4, 3, 336, 336)
+    torch.testing.assert_close(got, expected, rtol=0, atol=2 / 255 / min(CLIP_STD))
+    torch.testing.assert_close(llava_views_tensor(None), torch.from_numpy(official_views["uncond_pixel_value_llava"]),
+                               rtol=0, atol=1e-6)

@@ -83,13 +83,25 @@ def test_guidance_is_the_official_cfg_negative_prompt_with_the_same_views_and_sc
 
 
 def test_image_guidance_branch_uses_white_views_only_when_ip_cfg_scale_is_set(pipe, monkeypatch):
+    encoded = []
+    encode_views = pipe.encode_views
+
+    def spy_views(pixels, *args, **kwargs):
+        latents = encode_views(pixels, *args, **kwargs)
+        encoded.append((bool(torch.all(pixels == 1)), latents))
+        return latents
+
+    monkeypatch.setattr(pipe, "encode_views", spy_views)
+    run(pipe)
+    assert [white for white, _ in encoded] == [False]  # default: no white views at all
+    encoded.clear()
     calls = spy_calls(pipe, monkeypatch)
     with_ip = run(pipe, ip_cfg_scale=2.0)
     views = calls[-1][1]["view_latents"]
-    assert views.shape[0] == 3  # [uncond, cond, ip]
-    white = pipe.encode_views(torch.ones(1, 3, 4, H, W))
-    torch.testing.assert_close(views[:2], white.expand(2, -1, -1, -1, -1))
-    assert not torch.allclose(views[2:], white)
+    assert views.shape[0] == 3  # [uncond, cond, ip] = white, white, the real views
+    (_, real), (is_white, white) = encoded
+    assert is_white
+    torch.testing.assert_close(views, torch.cat([white, white, real]), rtol=0, atol=0)
     assert not np.allclose(with_ip, run(pipe))
     with pytest.raises(ValueError, match="ip_cfg_scale"):
         run(pipe, ip_cfg_scale=-1)
@@ -262,3 +274,15 @@ def test_deepcache_schedule_reaches_the_transformer_and_changes_only_cached_step
     assert modes == [None, None, None, "store", "store", "reuse"]
     assert not np.allclose(plain, cached)
     assert pipe.transformer._deepcache is None  # the kept tokens are released after sampling
+
+
+def test_views_are_a_vae_sample_and_the_scene_the_mode(pipe):
+    """Official: views `latent_dist.sample()`, scene/mask/history `.mode()`."""
+    from anix_core.model.inputs import views_tensor
+
+    views = views_tensor(conditioning().views, H, W)
+    a = pipe.encode_views(views, torch.Generator().manual_seed(1))
+    b = pipe.encode_views(views, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, pipe.encode_views(views, sample=False))
+    assert not torch.allclose(a, pipe.encode_views(views, torch.Generator().manual_seed(2)))

@@ -119,15 +119,21 @@ class AniXPipeline(DiffusionPipeline):
         return embeds, mask, pooled
 
     # ------------------------------------------------------------------ VAE
-    def encode_video(self, video: torch.Tensor, generator=None) -> torch.Tensor:
-        """[B, 3, F, H, W] in [-1, 1] -> scaled VAE latents [B, C, f, h, w] (the mode, no sampling)."""
+    def encode_video(self, video: torch.Tensor, generator: torch.Generator | None = None,
+                     sample: bool = False) -> torch.Tensor:
+        """[B, 3, F, H, W] in [-1, 1] -> scaled VAE latents [B, C, f, h, w]: the mode (scene,
+        mask, history: official `.mode()`), or a sample drawn with `generator` (`sample=True`)."""
         video = video.to(device=self._execution_device, dtype=self.vae.dtype)
-        latents = self.vae.encode(video).latent_dist.mode()
+        dist = self.vae.encode(video).latent_dist
+        latents = dist.sample(generator) if sample else dist.mode()
         return latents * self.vae.config.scaling_factor
 
-    def encode_views(self, views: torch.Tensor) -> torch.Tensor:
-        """[1, 3, V, H, W] -> [1, C, V, h, w]: every view encoded as its own one-frame video."""
-        return torch.cat([self.encode_video(views[:, :, i:i + 1]) for i in range(views.shape[2])], dim=2)
+    def encode_views(self, views: torch.Tensor, generator: torch.Generator | None = None,
+                     sample: bool = True) -> torch.Tensor:
+        """[1, 3, V, H, W] -> [1, C, V, h, w]: every view encoded as its own one-frame video,
+        a `latent_dist.sample()` like the official code (the mode with `sample=False`)."""
+        return torch.cat([self.encode_video(views[:, :, i:i + 1], generator, sample) for i in range(views.shape[2])],
+                         dim=2)
 
     def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
         video = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor, return_dict=False)[0]
@@ -224,7 +230,7 @@ class AniXPipeline(DiffusionPipeline):
             mask = torch.cat([mask[:, :, :1].expand(-1, -1, pad, -1, -1), mask], dim=2)
         scene_latents = self.encode_video(fit_frames(scene, total_frames)).to(dtype)
         mask_latents = self.encode_video(fit_frames(mask, total_frames)).to(dtype)
-        view_latents = self.encode_views(views_tensor(conditioning.views, height, width)).to(dtype)
+        view_latents = self.encode_views(views_tensor(conditioning.views, height, width), generator).to(dtype)
         history_latents = None
         if history_frames:
             history_latents = self.encode_video(video_tensor(np.asarray(history), height, width)).to(dtype)
@@ -248,7 +254,7 @@ class AniXPipeline(DiffusionPipeline):
         embeds, text_mask, pooled = self.encode_prompts(prompts, device, dtype, max_sequence_length)
         views_in = view_latents.repeat(batch, 1, 1, 1, 1)
         if ip_cfg:
-            white = self.encode_views(white_views_tensor(height, width, view_latents.shape[2])).to(dtype)
+            white = self.encode_views(white_views_tensor(height, width, view_latents.shape[2]), generator).to(dtype)
             views_in = torch.cat([white, white, view_latents], dim=0)
         rep = lambda t: None if t is None else t.repeat(batch, *([1] * (t.dim() - 1)))  # noqa: E731
         model_kwargs = dict(

@@ -32,7 +32,9 @@ def encode_clip(pipeline, clip: Clip, height: int, width: int, max_sequence_leng
         "latents": encode(video_tensor(clip.target, height, width)),
         "scene_latents": encode(video_tensor(clip.scene, height, width)),
         "mask_latents": encode(mask_tensor(np.asarray(clip.mask, np.float32), height, width)),
-        "view_latents": pipeline.encode_views(views)[0].to(dtype),
-        "white_view_latents": pipeline.encode_views(white_views_tensor(height, width, views.shape[2]))[0].to(dtype),
+        # the mode, not a sample: an encoded dataset is the same every time it is built
+        "view_latents": pipeline.encode_views(views, sample=False)[0].to(dtype),
+        "white_view_latents": pipeline.encode_views(white_views_tensor(height, width, views.shape[2]),
+                                                    sample=False)[0].to(dtype),
         "prompt_embeds": embeds[0], "prompt_mask": mask[0], "pooled": pooled[0],
     }
