@@ -22,7 +22,7 @@ def model_dir(tmp_path_factory):
 
 def make_generator(model_dir, **kw):
     return create("anix", model_dir=str(model_dir), device="cpu", dtype="fp32", height=32, width=48,
-                  num_inference_steps=2, max_sequence_length=16, **kw)
+                  num_inference_steps=2, max_sequence_length=64, **kw)
 
 
 def conditioning(frames=7, history=None, seed=3):

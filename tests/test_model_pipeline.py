@@ -11,7 +11,7 @@ from anix_core.model.pipeline import AniXPipeline
 from anix_core.model.tiny import tiny_pipeline
 
 H, W = 32, 48
-SMALL = dict(height=H, width=W, num_inference_steps=2, max_sequence_length=16)
+SMALL = dict(height=H, width=W, num_inference_steps=2, max_sequence_length=64)
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +71,13 @@ def test_guidance_is_the_official_cfg_negative_prompt_with_the_same_views_and_sc
     assert latents.shape[0] == 2  # [uncond, cond] in one batch, the official order
     for name in ("view_latents", "scene_latents", "mask_latents"):
         torch.testing.assert_close(kw[name][0], kw[name][1], rtol=0, atol=0)
-    embeds, mask, pooled = pipe.encode_prompts([NEGATIVE_PROMPT, conditioning().prompt], "cpu", torch.float32, 16)
-    torch.testing.assert_close(kw["encoder_hidden_states"], embeds)
-    torch.testing.assert_close(kw["pooled_projections"], pooled)
+    from anix_core.model.text import trim_uncond_mask
+
+    neg = pipe.encode_prompt(NEGATIVE_PROMPT, "cpu", torch.float32, 64, negative=True)
+    pos = pipe.encode_prompt(conditioning().prompt, "cpu", torch.float32, 64, views=conditioning().views)
+    torch.testing.assert_close(kw["encoder_hidden_states"], torch.cat([neg[0], pos[0]]))
+    torch.testing.assert_close(kw["encoder_attention_mask"], torch.cat([trim_uncond_mask(neg[1]), pos[1]]))
+    torch.testing.assert_close(kw["pooled_projections"], torch.cat([neg[2], pos[2]]))
     assert not torch.equal(kw["encoder_hidden_states"][0], kw["encoder_hidden_states"][1])
     assert timestep.dtype == torch.float32  # the raw scheduler value, not rounded to the model dtype
     calls.clear()

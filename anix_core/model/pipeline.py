@@ -13,14 +13,15 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from diffusers import AutoencoderKLHunyuanVideo, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
-from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video import DEFAULT_PROMPT_TEMPLATE
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from .inputs import fit_frames, mask_tensor, video_tensor, views_tensor, white_views_tensor
+from .inputs import fit_frames, llava_views_tensor, mask_tensor, video_tensor, views_tensor, white_views_tensor
+from .text import (CHARACTER, HIDDEN_STATE_SKIP_LAYERS, IMAGE_TOKEN, PERSON, TEXT_LEN, bare_action, dit_text_mask,
+                   has_image_features, image_features, llava_crop_start, llava_text, merge_image_features,
+                   trim_uncond_mask)
 from .transformer import AniXTransformer3DModel
 
-PROMPT_TEMPLATE = DEFAULT_PROMPT_TEMPLATE["template"]
 SCHEDULER_SHIFT = 13.0
 # The official scripts' --neg-prompt (the unconditional branch of classifier-free guidance).
 NEGATIVE_PROMPT = ("Aerial view, aerial view, overexposed, low quality, deformation, a poor composition, bad hands, "
@@ -71,8 +72,10 @@ class AniXPipelineOutput(BaseOutput):
 
 
 class AniXPipeline(DiffusionPipeline):
-    """Components: transformer, vae, text_encoder (the LLaVA language model: hidden states),
-    tokenizer, text_encoder_2 (CLIP text model: pooled vector), tokenizer_2, scheduler."""
+    """Components: transformer, vae, text_encoder (LLaVA: `LlavaForConditionalGeneration`, whose
+    hidden states with the views' image features are the text stream; a text-only language model
+    also works, without image features), tokenizer, text_encoder_2 (CLIP text model: pooled
+    vector), tokenizer_2, scheduler."""
 
     model_cpu_offload_seq = "text_encoder->text_encoder_2->transformer->vae"
     _callback_tensor_inputs = ["latents"]
@@ -94,29 +97,44 @@ class AniXPipeline(DiffusionPipeline):
         self.vae.enable_tiling()
 
     # ------------------------------------------------------------------ text
-    def encode_prompt(self, prompt: str, device, dtype, max_sequence_length: int = 256, layers_to_skip: int = 2):
-        """(hidden states [1, L, D], mask [1, L], pooled CLIP vector [1, P])."""
-        prefix = PROMPT_TEMPLATE.split("{}")[0]
-        crop_start = len(self.tokenizer(prefix).input_ids)
-        ids = self.tokenizer([PROMPT_TEMPLATE.format(prompt)], max_length=max_sequence_length + crop_start,
-                             padding="max_length", truncation=True, return_tensors="pt")
-        input_ids, mask = ids.input_ids.to(device), ids.attention_mask.to(device)
-        hidden = self.text_encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
-        embeds = hidden.hidden_states[-(layers_to_skip + 1)][:, crop_start:].to(dtype)
-        mask = mask[:, crop_start:]
-        ids2 = self.tokenizer_2([prompt], max_length=77, padding="max_length", truncation=True, return_tensors="pt")
-        pooled = self.text_encoder_2(ids2.input_ids.to(device), output_hidden_states=False).pooler_output.to(dtype)
-        return embeds, mask, pooled
+    def encode_prompt(self, prompt: str, device, dtype, max_sequence_length: int = TEXT_LEN, views: dict | None = None,
+                      negative: bool = False):
+        """One branch's text as the official encoder makes it: (LLaVA hidden states [1, L, D], the
+        mask the official pipeline hands the transformer [1, L], pooled CLIP vector [1, P]).
 
-    def encode_prompts(self, prompts: list[str], device, dtype, max_sequence_length: int = 256):
-        """Several prompts as one batch: (hidden states [B, L, D], mask [B, L], pooled [B, P]),
-        padding dropped down to the longest prompt (the mask marks each prompt's own length)."""
-        encoded = {p: self.encode_prompt(p, device, dtype, max_sequence_length) for p in dict.fromkeys(prompts)}
-        length = max(int(m.sum()) for _, m, _ in encoded.values())
-        embeds = torch.cat([encoded[p][0][:, :length] for p in prompts])
-        mask = torch.cat([encoded[p][1][:, :length] for p in prompts])
-        pooled = torch.cat([encoded[p][2] for p in prompts])
-        return embeds, mask, pooled
+        Conditional branch: LLaVA reads the template with the bare action of `prompt` and the
+        view lines naming "character", each `<image>` slot filled with the features of `views`;
+        CLIP reads the bare action. Negative branch (`negative=True`): `prompt` is the negative
+        prompt, the view lines name "person", the images are white. With a text-only language
+        model as text_encoder the `<image>` slots stay plain tokens.
+        """
+        action = prompt if negative else bare_action(prompt)
+        crop = llava_crop_start(self.tokenizer)
+        tokens = self.tokenizer([llava_text(action, PERSON if negative else CHARACTER)],
+                                max_length=max_sequence_length + crop, padding="max_length", truncation=True,
+                                return_tensors="pt")
+        ids, tok_mask = tokens.input_ids.to(device), tokens.attention_mask.to(device)
+        encoder = self.text_encoder
+        if has_image_features(encoder):
+            if views is None and not negative:
+                raise ValueError("encode_prompt: the conditional branch needs the views (LLaVA reads them)")
+            pixels = llava_views_tensor(None if negative else views).to(device=device, dtype=encoder.dtype)
+            features = image_features(encoder, pixels)
+            language_model = encoder.get_decoder()
+            embeds, mask, positions = merge_image_features(
+                ids, tok_mask, language_model.get_input_embeddings()(ids), features,
+                self.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))
+            hidden = language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
+                                    output_hidden_states=True).hidden_states
+            dit_mask = dit_text_mask(tok_mask, features.shape[0], features.shape[1], crop)
+        else:
+            hidden = encoder(input_ids=ids, attention_mask=tok_mask, output_hidden_states=True).hidden_states
+            dit_mask = tok_mask[:, crop:]
+        embeds = hidden[-(HIDDEN_STATE_SKIP_LAYERS + 1)][:, crop:].to(dtype)
+        clip_ids = self.tokenizer_2([action], max_length=77, padding="max_length", truncation=True,
+                                    return_tensors="pt").input_ids.to(device)
+        pooled = self.text_encoder_2(clip_ids, output_hidden_states=False).pooler_output.to(dtype)
+        return embeds, dit_mask, pooled
 
     # ------------------------------------------------------------------ VAE
     def encode_video(self, video: torch.Tensor, generator: torch.Generator | None = None,
@@ -187,7 +205,7 @@ class AniXPipeline(DiffusionPipeline):
         callback_on_step_end_tensor_inputs: list[str] = ("latents",),
         embedded_guidance_scale: float = 6.0,
         history_timestep: float = 14.0,
-        max_sequence_length: int = 256,
+        max_sequence_length: int = TEXT_LEN,
         output_type: str = "np",
         deepcache: bool = True,
         deepcache_full_steps: Sequence[int] | None = None,
@@ -247,11 +265,13 @@ class AniXPipeline(DiffusionPipeline):
         # uncond = the negative prompt with the SAME views and scene as cond; white-view latents
         # only enter the extra image-guidance branch, as in the official pipeline.
         ip_cfg = cfg and ip_cfg_scale > 0
-        prompts = [conditioning.prompt] if not cfg else [negative_prompt, conditioning.prompt]
-        if ip_cfg:
-            prompts.append(conditioning.prompt)
-        batch = len(prompts)
-        embeds, text_mask, pooled = self.encode_prompts(prompts, device, dtype, max_sequence_length)
+        cond = self.encode_prompt(conditioning.prompt, device, dtype, max_sequence_length, views=conditioning.views)
+        branches = [cond]
+        if cfg:
+            uncond = self.encode_prompt(negative_prompt, device, dtype, max_sequence_length, negative=True)
+            branches = [(uncond[0], trim_uncond_mask(uncond[1]), uncond[2]), cond] + ([cond] if ip_cfg else [])
+        batch = len(branches)
+        embeds, text_mask, pooled = (torch.cat(parts) for parts in zip(*branches))
         views_in = view_latents.repeat(batch, 1, 1, 1, 1)
         if ip_cfg:
             white = self.encode_views(white_views_tensor(height, width, view_latents.shape[2]), generator).to(dtype)

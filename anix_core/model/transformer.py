@@ -236,8 +236,13 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
             temb_text = torch.stack([ref.time_text_embed(t, pooled_text) for t in levels], dim=1)
             encoder_hidden_states = refine_text_mean_levels(ref, encoder_hidden_states, temb_text,
                                                             encoder_attention_mask)
+        # Joint attention sees the first COUNT text tokens (the official cu_seqlens rule, whatever
+        # the mask's layout): the rest never matter, so they are dropped here.
+        valid_text = encoder_attention_mask.sum(dim=1, dtype=torch.int)
+        if not torch.compiler.is_compiling():
+            encoder_hidden_states = encoder_hidden_states[:, : int(valid_text.max())]
         attention_mask = self._attention_mask(hidden_states.shape[1], encoder_hidden_states.shape[1],
-                                              encoder_attention_mask, batch_size, hidden_states.device)
+                                              valid_text, batch_size, hidden_states.device)
 
         for block in self.transformer_blocks:
             hidden_states, encoder_hidden_states = self._run_block(
@@ -285,7 +290,8 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
                                                   history_timestep, num_view_tokens, hidden_states.shape[1],
                                                   ph * pw, hidden_states.device)
         attention_mask = self._attention_mask(hidden_states.shape[1], encoder_hidden_states.shape[1],
-                                              encoder_attention_mask, batch_size, hidden_states.device)
+                                              encoder_attention_mask.sum(dim=1, dtype=torch.int), batch_size,
+                                              hidden_states.device)
         hidden_states, _ = self._run_block(self.single_transformer_blocks[-1], hidden_states, encoder_hidden_states,
                                            temb, attention_mask, image_rotary_emb, token_levels)
         return self._output(hidden_states, temb, token_levels, num_view_tokens, grid, batch_size, return_dict)
@@ -311,11 +317,10 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         return Transformer2DModelOutput(sample=hidden_states)
 
     @staticmethod
-    def _attention_mask(latent_len, text_len, encoder_attention_mask, batch_size, device):
-        """[B, 1, 1, N] bool: image tokens and the valid text tokens (padding masked), as HunyuanVideo.
+    def _attention_mask(latent_len, text_len, valid_text, batch_size, device):
+        """[B, 1, 1, N] bool: image tokens and the first `valid_text` [B] text tokens, as HunyuanVideo.
         None when nothing is padded, so attention can take its fastest (flash) kernels."""
         sequence_length = latent_len + text_len
-        valid_text = encoder_attention_mask.sum(dim=1, dtype=torch.int)
         if not torch.compiler.is_compiling() and bool((valid_text == text_len).all()):
             return None
         effective = latent_len + valid_text

@@ -26,7 +26,7 @@ def encode_clip(pipeline, clip: Clip, height: int, width: int, max_sequence_leng
     def encode(video):
         return pipeline.encode_video(fit_frames(video, frames))[0].to(dtype)
 
-    embeds, mask, pooled = pipeline.encode_prompt(clip.prompt(), device, dtype, max_sequence_length)
+    embeds, mask, pooled = pipeline.encode_prompt(clip.prompt(), device, dtype, max_sequence_length, views=clip.views)
     views = views_tensor(clip.views, height, width)
     return {
         "latents": encode(video_tensor(clip.target, height, width)),

@@ -26,7 +26,7 @@ def load_training_clips(config: RunConfig, progress: bool = True) -> list[dict]:
     height, width = data.synthetic_size
     clips = synthetic_clips(data.synthetic, data.synthetic_frames, height, width, seed=config.train.seed)
     pipeline = tiny_pipeline(seed=config.train.seed)
-    return [encode_clip(pipeline, clip, height, width, max_sequence_length=32)
+    return [encode_clip(pipeline, clip, height, width, max_sequence_length=64)
             for clip in tqdm(clips, desc="encode clips", disable=not progress)]
 
 
