@@ -277,7 +277,7 @@ def test_deepcache_schedule_reaches_the_transformer_and_changes_only_cached_step
     cached = run(pipe, num_inference_steps=3, deepcache_full_steps=[0, 1])
     assert modes == [None, None, None, "store", "store", "reuse"]
     assert not np.allclose(plain, cached)
-    assert pipe.transformer._deepcache is None  # the kept tokens are released after sampling
+    assert pipe.transformer._deepcache == {}  # the kept tokens are released after sampling
 
 
 def test_views_are_a_vae_sample_and_the_scene_the_mode(pipe):
