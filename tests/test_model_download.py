@@ -105,3 +105,21 @@ def test_every_vae_key_is_checked(download, tmp_path, capsys):
     assert main(["convert", "hunyuancustom", str(broken), "--out", str(tmp_path / "model")]) == 2
     err = capsys.readouterr().err
     assert "key decoder.conv_out.conv.bias missing" in err and "unexpected key encoder.extra.weight" in err
+
+
+def test_the_anix_lora_goes_into_the_model_folder_with_lora(download, components, tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    from anix_core.generators.anix import lora_notice
+    from anix_core.model.convert import kohya_module_map
+
+    config = components["transformer"].config
+    name = next(k for k, v in kohya_module_map(config).items() if v[0] == "single_blocks.0.linear2")
+    dim = config.num_attention_heads * config.attention_head_dim
+    save_file({f"{name}.lora_down.weight": torch.randn(4, dim + int(dim * config.mlp_ratio)),
+               f"{name}.lora_up.weight": torch.randn(dim, 4), f"{name}.alpha": torch.tensor(4.0)},
+              str(tmp_path / "pytorch_lora_kohaya_weights.safetensors"))
+    assert main(["convert", "hunyuancustom", str(download), "--out", str(tmp_path / "model"), "--dtype", "fp32",
+                 "--lora", str(tmp_path / "pytorch_lora_kohaya_weights.safetensors")]) == 0
+    assert "lora: 1 modules converted" in capsys.readouterr().out
+    assert lora_notice(tmp_path / "model") is None
