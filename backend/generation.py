@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
+import sys
 from dataclasses import dataclass, field
 
 TEST_GENERATORS = ("pattern",)
@@ -71,9 +72,12 @@ def check_anix_model(model_dir, installed: bool) -> None:
     if not model_dir:
         raise ValueError("the anix generator needs a model folder: pass --model DIR or set ANIX_MODEL_DIR "
                          "(see docs/MODEL.md)")
-    from anix_core.generators.anix import check_model_dir
+    from anix_core.generators.anix import check_model_dir, lora_notice
 
     check_model_dir(model_dir)
+    notice = lora_notice(model_dir)
+    if notice:
+        print(f"anix serve: {notice}", file=sys.stderr, flush=True)
 
 
 def _project_api():

@@ -8,7 +8,9 @@ One command prints every figure (about 2-3 minutes on an H100; `--only` picks se
 - sample: the 13B transformer in bf16 with random weights (speed does not depend on the values),
   one teacher step = one call on the CFG batch (conditional + negative-prompt branch, both with
   the views), each branch 24 latent frames x 858 tokens = 20,592 video + 3,432 view tokens at
-  352x624x93, plus the prompt. Seconds per full step and per DeepCache step (means after a
+  352x624x93, plus the official text stream (2342 prompt / 1809 negative-prompt tokens, the
+  image features of the views inlined; the two rows run unmasked one after the other, see
+  `AniXTransformer3DModel.forward`). Seconds per full step and per DeepCache step (means after a
   warm-up), the 30-step denoising time with DeepCache off and on (on: the official schedule of
   22 full + 8 cached steps, extrapolated from the timed steps), the 4-step student (one branch,
   no CFG), peak GPU memory, speed-up over the paper's teacher (~4.0 s/step: 121 s / 30 steps).
@@ -59,7 +61,23 @@ def latent_size(frames, height, width):
     return (frames - 1) // 4 + 1, height // 8, width // 8
 
 
-def model_inputs(config, frames, height, width, batch, text_len, device, dtype):
+# The official text stream at 352x624: 256 + 4 x 575 = 2556 LLaVA positions (image features
+# inlined); 2342 count as text for the prompt, 1809 for the negative prompt (trimmed by 575).
+OFFICIAL_TEXT = dict(length=2556, prompt=2342, negative=1809)
+
+
+def text_mask(batch, text_len, device, counts=None):
+    """[batch, text_len]: the first counts[i] positions valid (default: all); row 0 is the
+    negative prompt of a CFG pair, as in the pipeline's batch."""
+    import torch
+
+    mask = torch.ones(batch, text_len, device=device, dtype=torch.long)
+    for i, n in enumerate(counts or ()):
+        mask[i, n:] = 0
+    return mask
+
+
+def model_inputs(config, frames, height, width, batch, text_len, device, dtype, counts=None):
     """Random model inputs for one call: latents, scene, mask, 4 views, prompt, pooled vector."""
     import torch
 
@@ -70,7 +88,7 @@ def model_inputs(config, frames, height, width, batch, text_len, device, dtype):
     r = lambda *s: torch.randn(*s, device=device, dtype=dtype)  # noqa: E731
     return LatentBatch(latents=r(batch, c, t, h, w), scene_latents=r(batch, c, t, h, w), mask_latents=r(batch, c, t, h, w),
                        view_latents=r(batch, c, 4, h, w), prompt_embeds=r(batch, text_len, config["text_embed_dim"]),
-                       prompt_mask=torch.ones(batch, text_len, device=device, dtype=torch.long),
+                       prompt_mask=text_mask(batch, text_len, device, counts),
                        pooled=r(batch, config["pooled_projection_dim"]))
 
 
@@ -107,10 +125,14 @@ def bench_sample(args, config, device, dtype, out):
     model = build_transformer(config, device, dtype, args.attention, args.compile)
     out["params_b"] = round(sum(p.numel() for p in model.parameters()) / 1e9, 3)
     b = 1 if args.no_cfg else 2
-    x = model_inputs(config, args.frames, args.height, args.width, b, args.text_len, device, dtype)
+    official_text = args.text_len == OFFICIAL_TEXT["length"]
+    counts = ([OFFICIAL_TEXT["negative"], OFFICIAL_TEXT["prompt"]] if b == 2 else [OFFICIAL_TEXT["prompt"]]) \
+        if official_text else None
+    x = model_inputs(config, args.frames, args.height, args.width, b, args.text_len, device, dtype, counts)
+    out["text_tokens"] = counts or [args.text_len] * b
 
     def kwargs(batch, t=900.0):
-        take = lambda v: v[:batch]  # noqa: E731
+        take = lambda v: v[-batch:]  # noqa: E731  (the student: the prompt row)
         return dict(timestep=torch.full((batch,), t, device=device, dtype=torch.float32),
                     encoder_hidden_states=take(x.prompt_embeds), encoder_attention_mask=take(x.prompt_mask),
                     pooled_projections=take(x.pooled), scene_latents=take(x.scene_latents),
@@ -239,9 +261,9 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=2,
                         help="timed calls of each kind (full, cached, student) after one warm-up call")
     parser.add_argument("--train-steps", type=int, default=2, help="timed training steps after one warm-up step")
-    # The official text stream: 4 views x 576 LLaVA image features inlined in the prompt; its mask
-    # has 2,342 ones for "A character is running backward." (fixtures/model/official_prompt.json).
-    parser.add_argument("--text-len", type=int, default=2342, help="prompt tokens after padding is dropped")
+    parser.add_argument("--text-len", type=int, default=OFFICIAL_TEXT["length"],
+                        help="text positions; the default is the official LLaVA stream (2556 positions, 2342 valid "
+                             "for the prompt, 1809 for the negative prompt); any other value: all valid")
     parser.add_argument("--attention", default="native", help="diffusers attention backend (native, flash, _native_cudnn, ...)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the repeated blocks (sampling)")
     parser.add_argument("--no-cfg", action="store_true", help="sampling batch 1 (no guidance) instead of the CFG pair")

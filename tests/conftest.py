@@ -64,4 +64,4 @@ def tiny_training_clips():
     from anix_core.train.synthetic import synthetic_clips
 
     pipeline = tiny_pipeline(seed=0)
-    return [encode_clip(pipeline, clip, 32, 48, max_sequence_length=32) for clip in synthetic_clips(10, 9, 32, 48)]
+    return [encode_clip(pipeline, clip, 32, 48, max_sequence_length=64) for clip in synthetic_clips(10, 9, 32, 48)]

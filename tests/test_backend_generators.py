@@ -247,6 +247,14 @@ def tiny_model(tmp_path_factory):
     return path
 
 
+def test_anix_serve_start_says_when_the_model_folder_has_no_anix_lora(tiny_model, capsys):
+    from backend.generation import check_anix_model
+
+    check_anix_model(tiny_model, installed=True)
+    err = capsys.readouterr().err
+    assert "no AniX LoRA in" in err and "plain HunyuanCustom" in err and "anix convert lora" in err
+
+
 @pytest.mark.slow
 def test_anix_serve_with_a_model_folder_runs_anix_shots_on_that_model(tiny_model, fixtures_dir, views, tmp_path):
     srv = ServerProcess("--generator", "anix", "--model", str(tiny_model), "--device", "cpu", cache_dir=tmp_path)

@@ -105,10 +105,9 @@ def test_kohya_lora_fused_equals_w_plus_scale_up_down_and_unfuses(tmp_path):
     model = tiny_model()
     before = to_original_state_dict({k: v.clone() for k, v in model.state_dict().items()}, model.config)
     lora, shapes = kohya_lora()
-    lora["lora_te_text_model_0.lora_down.weight"] = torch.zeros(1, 1)  # text-encoder LoRA: reported
     save_file(lora, str(tmp_path / "anix_lora.safetensors"))
     report = convert_lora_file(tmp_path / "anix_lora.safetensors", tmp_path / "lora", model.config)
-    assert report.converted == 4 and report.unused == ["lora_te_text_model_0.lora_down.weight"]
+    assert report.converted == 4 and report.unused == []
 
     model.load_lora_adapter(str(tmp_path / "lora"), weight_name="pytorch_lora_weights.safetensors",
                             prefix="transformer", adapter_name="anix")
@@ -134,10 +133,18 @@ def test_kohya_lora_fused_equals_w_plus_scale_up_down_and_unfuses(tmp_path):
 def test_kohya_lora_with_no_matching_module_is_an_error(tmp_path):
     save_file({"lora_unet_nowhere.lora_down.weight": torch.zeros(1, 2),
                "lora_unet_nowhere.lora_up.weight": torch.zeros(2, 1)}, str(tmp_path / "x.safetensors"))
-    with pytest.raises(ValueError, match="no kohya LoRA modules matched"):
+    with pytest.raises(ValueError, match="0 modules matched"):
         convert_lora_file(tmp_path / "x.safetensors", tmp_path / "out", TINY)
     lora, _ = convert_kohya_lora({}, TINY)
     assert lora == {}
+
+
+def test_lora_with_some_entries_matching_no_module_is_an_error_naming_them(tmp_path):
+    lora, _ = kohya_lora()
+    lora["lora_te_text_model_0.lora_down.weight"] = torch.zeros(1, 1)  # a text-encoder LoRA
+    save_file(lora, str(tmp_path / "x.safetensors"))
+    with pytest.raises(ValueError, match="4 modules matched .* lora_te_text_model_0"):
+        convert_lora_file(tmp_path / "x.safetensors", tmp_path / "out", TINY)
 
 
 def test_cli_convert_commands_write_loadable_folders(tmp_path, capsys):

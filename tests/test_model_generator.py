@@ -22,7 +22,7 @@ def model_dir(tmp_path_factory):
 
 def make_generator(model_dir, **kw):
     return create("anix", model_dir=str(model_dir), device="cpu", dtype="fp32", height=32, width=48,
-                  num_inference_steps=2, max_sequence_length=16, **kw)
+                  num_inference_steps=2, max_sequence_length=64, **kw)
 
 
 def conditioning(frames=7, history=None, seed=3):
@@ -82,3 +82,49 @@ def test_incomplete_model_folder_lists_what_is_missing(model_dir, tmp_path):
         create("anix", model_dir=str(broken), device="cpu")
     with pytest.raises(ValueError, match="model folder not found"):
         create("anix", model_dir=str(tmp_path / "nowhere"))
+
+
+def official_named_lora(config, seed=0):
+    """A LoRA in the official AniX naming on two modules of the tiny model."""
+    import torch
+
+    from anix_core.model.convert import kohya_module_map
+
+    g = torch.Generator().manual_seed(seed)
+    lora = {}
+    for name, (original, _, _) in kohya_module_map(config).items():
+        if original in ("double_blocks.0.img_attn_qkv", "single_blocks.0.linear2"):
+            shape = dict(config)
+            dim = shape["num_attention_heads"] * shape["attention_head_dim"]
+            out_f, in_f = (3 * dim, dim) if "qkv" in original else (dim, dim + int(dim * shape["mlp_ratio"]))
+            lora[f"{name}.lora_down.weight"] = torch.randn(4, in_f, generator=g) * 0.5
+            lora[f"{name}.lora_up.weight"] = torch.randn(out_f, 4, generator=g) * 0.5
+            lora[f"{name}.alpha"] = torch.tensor(1.0)
+    return lora
+
+
+def test_lora_in_the_model_folder_is_fused_at_load_and_missing_lora_is_announced(model_dir, tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    from anix_core.cli import main
+    from anix_core.generators.anix import lora_notice
+
+    with_lora = tmp_path / "model"
+    shutil.copytree(model_dir, with_lora)
+    assert "no AniX LoRA" in lora_notice(with_lora)
+    config = json.loads((with_lora / "transformer" / "config.json").read_text())
+    save_file(official_named_lora(config), str(tmp_path / "pytorch_lora_kohaya_weights.safetensors"))
+    assert main(["convert", "lora", str(tmp_path / "pytorch_lora_kohaya_weights.safetensors"),
+                 "--out", str(with_lora / "lora"), "--transformer", str(with_lora / "transformer")]) == 0
+    assert lora_notice(with_lora) is None
+    plain = make_generator(model_dir).generate(conditioning())
+    fused = make_generator(with_lora)
+    assert fused.describe()["lora"] == str(with_lora / "lora")
+    assert not np.array_equal(fused.generate(conditioning()), plain)
+    # the official file itself loads too, and a wrong path is named
+    direct = make_generator(model_dir, lora_dir=str(tmp_path / "pytorch_lora_kohaya_weights.safetensors"))
+    np.testing.assert_array_equal(direct.generate(conditioning()), fused.generate(conditioning()))
+    with pytest.raises(ValueError, match="no such file"):
+        make_generator(model_dir, lora_dir=str(tmp_path / "nope.safetensors"))

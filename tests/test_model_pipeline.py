@@ -11,7 +11,7 @@ from anix_core.model.pipeline import AniXPipeline
 from anix_core.model.tiny import tiny_pipeline
 
 H, W = 32, 48
-SMALL = dict(height=H, width=W, num_inference_steps=2, max_sequence_length=16)
+SMALL = dict(height=H, width=W, num_inference_steps=2, max_sequence_length=64)
 
 
 @pytest.fixture(scope="module")
@@ -49,25 +49,88 @@ def test_same_seed_same_frames_other_seed_other_frames(pipe):
     assert not np.allclose(a, c)
 
 
-def test_guidance_uses_white_views_as_the_unconditional_branch(pipe, monkeypatch):
-    seen = []
+def spy_calls(pipe, monkeypatch):
+    """Record (args, kwargs) of every transformer call."""
+    calls = []
     forward = pipe.transformer.forward
 
     def spy(*args, **kwargs):
-        seen.append(kwargs["view_latents"].clone())
+        calls.append((args, {k: v.clone() if torch.is_tensor(v) else v for k, v in kwargs.items()}))
         return forward(*args, **kwargs)
 
     monkeypatch.setattr(pipe.transformer, "forward", spy)
+    return calls
+
+
+def test_guidance_is_the_official_cfg_negative_prompt_with_the_same_views_and_scene(pipe, monkeypatch):
+    from anix_core.model.pipeline import NEGATIVE_PROMPT
+
+    calls = spy_calls(pipe, monkeypatch)
     guided = run(pipe, guidance_scale=7.5)
-    views = seen[-1]
-    assert views.shape[0] == 2  # conditional and unconditional in one batch
-    white = pipe.encode_views(torch.ones(1, 3, 4, H, W))
-    torch.testing.assert_close(views[1:], white)
-    assert not torch.allclose(views[:1], white)
-    seen.clear()
+    (latents, timestep), kw = calls[-1]
+    assert latents.shape[0] == 2  # [uncond, cond] in one batch, the official order
+    for name in ("view_latents", "scene_latents", "mask_latents"):
+        torch.testing.assert_close(kw[name][0], kw[name][1], rtol=0, atol=0)
+    from anix_core.model.text import trim_uncond_mask
+
+    neg = pipe.encode_prompt(NEGATIVE_PROMPT, "cpu", torch.float32, 64, negative=True)
+    pos = pipe.encode_prompt(conditioning().prompt, "cpu", torch.float32, 64, views=conditioning().views)
+    torch.testing.assert_close(kw["encoder_hidden_states"], torch.cat([neg[0], pos[0]]))
+    torch.testing.assert_close(kw["encoder_attention_mask"], torch.cat([trim_uncond_mask(neg[1]), pos[1]]))
+    torch.testing.assert_close(kw["pooled_projections"], torch.cat([neg[2], pos[2]]))
+    assert not torch.equal(kw["encoder_hidden_states"][0], kw["encoder_hidden_states"][1])
+    assert timestep.dtype == torch.float32  # the raw scheduler value, not rounded to the model dtype
+    calls.clear()
     unguided = run(pipe, guidance_scale=1.0)
-    assert seen[-1].shape[0] == 1
+    assert calls[-1][0][0].shape[0] == 1
     assert not np.allclose(guided, unguided)
+
+
+def test_image_guidance_branch_uses_white_views_only_when_ip_cfg_scale_is_set(pipe, monkeypatch):
+    encoded = []
+    encode_views = pipe.encode_views
+
+    def spy_views(pixels, *args, **kwargs):
+        latents = encode_views(pixels, *args, **kwargs)
+        encoded.append((bool(torch.all(pixels == 1)), latents))
+        return latents
+
+    monkeypatch.setattr(pipe, "encode_views", spy_views)
+    run(pipe)
+    assert [white for white, _ in encoded] == [False]  # default: no white views at all
+    encoded.clear()
+    calls = spy_calls(pipe, monkeypatch)
+    with_ip = run(pipe, ip_cfg_scale=2.0)
+    views = calls[-1][1]["view_latents"]
+    assert views.shape[0] == 3  # [uncond, cond, ip] = white, white, the real views
+    (_, real), (is_white, white) = encoded
+    assert is_white
+    torch.testing.assert_close(views, torch.cat([white, white, real]), rtol=0, atol=0)
+    assert not np.allclose(with_ip, run(pipe))
+    with pytest.raises(ValueError, match="ip_cfg_scale"):
+        run(pipe, ip_cfg_scale=-1)
+
+
+@pytest.mark.parametrize("steps, entry", [(30, ("official_runs", "30_steps_shift_13")),
+                                          (4, ("other_counts", "4_steps_shift_13"))])
+def test_scheduler_gives_the_official_shift_13_timesteps_and_sigmas_exactly(pipe, fixtures_dir, monkeypatch,
+                                                                            steps, entry):
+    import json
+
+    official = json.loads((fixtures_dir / "model" / "official_sampling.json").read_text())
+    expected = official["scheduler"][entry[0]][entry[1]]
+    calls = spy_calls(pipe, monkeypatch)
+    run(pipe, num_inference_steps=steps, guidance_scale=1.0, deepcache=False)
+    assert [args[1].item() for args, _ in calls] == expected["timesteps"]  # what the transformer received
+    assert pipe.scheduler.timesteps.dtype == torch.float32
+    assert pipe.scheduler.sigmas.tolist() == expected["sigmas"]
+
+
+def test_official_first_clip_preset_is_129_frames_at_360p():
+    from anix_core.model.pipeline import OFFICIAL_FIRST_CLIP
+
+    assert OFFICIAL_FIRST_CLIP == dict(num_frames=129, height=352, width=624, num_inference_steps=30,
+                                       guidance_scale=7.5)
 
 
 def test_scene_video_changes_the_result(pipe):
@@ -214,4 +277,16 @@ def test_deepcache_schedule_reaches_the_transformer_and_changes_only_cached_step
     cached = run(pipe, num_inference_steps=3, deepcache_full_steps=[0, 1])
     assert modes == [None, None, None, "store", "store", "reuse"]
     assert not np.allclose(plain, cached)
-    assert pipe.transformer._deepcache is None  # the kept tokens are released after sampling
+    assert pipe.transformer._deepcache == {}  # the kept tokens are released after sampling
+
+
+def test_views_are_a_vae_sample_and_the_scene_the_mode(pipe):
+    """Official: views `latent_dist.sample()`, scene/mask/history `.mode()`."""
+    from anix_core.model.inputs import views_tensor
+
+    views = views_tensor(conditioning().views, H, W)
+    a = pipe.encode_views(views, torch.Generator().manual_seed(1))
+    b = pipe.encode_views(views, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, pipe.encode_views(views, sample=False))
+    assert not torch.allclose(a, pipe.encode_views(views, torch.Generator().manual_seed(2)))

@@ -190,3 +190,21 @@ def test_dropping_text_padding_gives_the_same_video_prediction():
     views = latents(frames=4, seed=7)
     torch.testing.assert_close(model(**trimmed, view_latents=views).sample, model(**x, view_latents=views).sample,
                                rtol=1e-5, atol=1e-5)
+
+
+@torch.no_grad()
+def test_rows_with_different_text_lengths_run_alone_and_equal_one_masked_batch():
+    """The CFG pair has prompts of different lengths: each row runs unmasked (flash kernels), with
+    the same result as the masked batch, DeepCache included."""
+    model = make_model()
+    x = inputs(batch=2)
+    x["encoder_attention_mask"] = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]])
+    views = latents(batch=2, frames=4, seed=7)
+    split = model(**x, view_latents=views, deepcache="store").sample
+    x2 = dict(x, hidden_states=x["hidden_states"] * 0.5, timestep=torch.full((2,), 300.0))
+    split_cached = model(**x2, view_latents=views, deepcache="reuse").sample
+    model.split_text_rows = False
+    batched = model(**x, view_latents=views, deepcache="store").sample
+    batched_cached = model(**x2, view_latents=views, deepcache="reuse").sample
+    torch.testing.assert_close(split, batched, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(split_cached, batched_cached, rtol=1e-5, atol=1e-5)

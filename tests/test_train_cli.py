@@ -67,16 +67,19 @@ def test_train_dmd2_writes_the_student(encoded, tmp_path):
     assert (tmp_path / "d" / "student" / "pytorch_lora_weights.safetensors").is_file()
 
 
-def test_encoded_clips_hold_the_white_views_of_the_guided_teacher(encoded):
+def test_encoded_clips_hold_the_negative_prompt_of_the_guided_teacher(encoded):
     from safetensors.torch import load_file
 
-    from anix_core.model.inputs import white_views_tensor
+    from anix_core.model.pipeline import NEGATIVE_PROMPT
+    from anix_core.model.text import trim_uncond_mask
     from anix_core.model.tiny import tiny_pipeline
 
     clip = load_file(str(encoded / "latents" / "clip_0000.safetensors"))
-    white = tiny_pipeline().encode_views(white_views_tensor(32, 48))[0]
-    assert clip["white_view_latents"].shape == clip["view_latents"].shape
-    torch.testing.assert_close(clip["white_view_latents"], white)   # what the pipeline's CFG branch sees
+    embeds, mask, pooled = tiny_pipeline().encode_prompt(NEGATIVE_PROMPT, "cpu", torch.float32, 64, negative=True)
+    assert clip["negative_prompt_embeds"].shape == clip["prompt_embeds"].shape
+    torch.testing.assert_close(clip["negative_prompt_embeds"], embeds[0])   # what the pipeline's CFG branch sees
+    torch.testing.assert_close(clip["negative_prompt_mask"], trim_uncond_mask(mask)[0])
+    torch.testing.assert_close(clip["negative_pooled"], pooled[0])
 
 
 def test_older_encoded_clips_train_a_lora_but_dmd2_names_the_missing_tensor(encoded, tmp_path, capsys):
@@ -85,7 +88,7 @@ def test_older_encoded_clips_train_a_lora_but_dmd2_names_the_missing_tensor(enco
     old = tmp_path / "old_latents"
     old.mkdir()
     for f in (encoded / "latents").glob("*.safetensors"):
-        save_file({k: v for k, v in load_file(str(f)).items() if k != "white_view_latents"}, str(old / f.name))
+        save_file({k: v for k, v in load_file(str(f)).items() if not k.startswith("negative_")}, str(old / f.name))
     lora = run_config(encoded, tmp_path, "lora.yaml", "tiny_lora.yaml")
     dmd2 = run_config(encoded, tmp_path, "dmd2.yaml", "tiny_dmd2.yaml", regression_pairs=1, teacher_steps=2)
     for path in (lora, dmd2):
@@ -95,7 +98,7 @@ def test_older_encoded_clips_train_a_lora_but_dmd2_names_the_missing_tensor(enco
     assert main(["train", "lora", str(lora), "--output-dir", str(tmp_path / "l"), "--max-steps", "1"]) == 0
     capsys.readouterr()
     assert main(["train", "dmd2", str(dmd2), "--output-dir", str(tmp_path / "d"), "--max-steps", "1"]) == 2
-    assert "2 of 2 encoded clips lack the tensor 'white_view_latents'" in capsys.readouterr().err
+    assert "2 of 2 encoded clips lack the tensor 'negative_prompt_embeds'" in capsys.readouterr().err
 
 
 def test_a_bad_config_is_one_line_and_exit_2(tmp_path, capsys):

@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from anix_core.train.config import RunConfig
-from anix_core.train.dmd2 import distill_dmd2, sample_euler, student_timesteps, teacher_timesteps
+from anix_core.train.dmd2 import (build_teacher_base, distill_dmd2, sample_euler, student_timesteps,
+                                  teacher_timesteps)
 from anix_core.train.flow_matching import guided_velocity, predict_velocity
-from anix_core.train.latents import WHITE_VIEWS, collate
+from anix_core.train.latents import NEGATIVE_KEYS, collate
 from anix_core.train.lora import build_model
 from anix_core.train.run import teacher_pairs
 
@@ -29,19 +30,48 @@ def student_error(model, pairs, clips) -> float:
     return sum(errors) / len(errors)
 
 
-def test_the_guided_teacher_is_the_unconditional_velocity_plus_scale_times_the_difference(tiny_training_clips):
+def test_the_guided_teacher_is_the_official_cfg_against_the_negative_prompt(tiny_training_clips):
+    """uncond = the negative prompt with the SAME views and scene; v_u + s (v_c - v_u)."""
     model = build_model(dmd2_config()).eval()
     batch = collate(tiny_training_clips[:2])
     x = torch.randn(batch.latents.shape, generator=torch.Generator().manual_seed(0))
     t = torch.tensor([0.7, 0.3])
     with torch.no_grad():
         cond = predict_velocity(model, x, t, batch, 6.0)
-        white = collate([{**c, "view_latents": c[WHITE_VIEWS]} for c in tiny_training_clips[:2]])
-        uncond = predict_velocity(model, x, t, white, 6.0)
+        negative = collate([{**c, "prompt_embeds": c["negative_prompt_embeds"], "prompt_mask": c["negative_prompt_mask"],
+                             "pooled": c["negative_pooled"]} for c in tiny_training_clips[:2]])
+        uncond = predict_velocity(model, x, t, negative, 6.0)
         torch.testing.assert_close(guided_velocity(model, x, t, batch, 6.0, 7.5), uncond + 7.5 * (cond - uncond),
                                    rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(guided_velocity(model, x, t, batch, 6.0, 1.0), cond)
-    assert (cond - uncond).abs().mean() > 1e-3   # the views reach the model: guidance has work to do
+    assert (cond - uncond).abs().mean() > 1e-3   # the prompt reaches the model: guidance has work to do
+
+
+def test_the_student_trains_at_the_timesteps_the_pipeline_samples_it_at(fixtures_dir):
+    official = json.loads((fixtures_dir / "model" / "official_sampling.json").read_text())
+    four = official["scheduler"]["other_counts"]["4_steps_shift_13"]
+    assert student_timesteps(4) == four["sigmas"][:-1]  # 1, .975, .9286, .8125: t * 1000 = the timesteps
+    assert [t * 1000 for t in student_timesteps(4)] == pytest.approx(four["timesteps"], abs=1e-3)
+    thirty = official["scheduler"]["official_runs"]["30_steps_shift_13"]
+    assert teacher_timesteps(30) == thirty["sigmas"][:-1]
+
+
+def test_the_teacher_is_the_base_with_the_anix_lora_merged(tmp_path):
+    from safetensors.torch import save_file
+
+    from anix_core.model.convert import kohya_module_map
+
+    cfg = dmd2_config()
+    base = build_model(cfg)
+    name, (original, ours, _) = next((k, v) for k, v in kohya_module_map(base.config).items()
+                                     if v[0] == "double_blocks.0.img_attn_proj")
+    dim = base.config.num_attention_heads * base.config.attention_head_dim
+    down, up = torch.randn(4, dim) * 0.1, torch.randn(dim, 4) * 0.1
+    save_file({f"{name}.lora_down.weight": down, f"{name}.lora_up.weight": up, f"{name}.alpha": torch.tensor(1.0)},
+              str(tmp_path / "anix.safetensors"))
+    teacher = build_teacher_base(dmd2_config(teacher_lora=str(tmp_path / "anix.safetensors")))
+    expected = base.state_dict()[f"{ours[0]}.weight"] + up @ down  # the official merge: alpha ignored
+    torch.testing.assert_close(teacher.state_dict()[f"{ours[0]}.weight"], expected)
 
 
 def test_the_teacher_samples_with_guidance_7_5_by_default(tiny_training_clips):
@@ -59,12 +89,12 @@ def test_the_teacher_samples_with_guidance_7_5_by_default(tiny_training_clips):
     torch.testing.assert_close(plain[0][1], direct)
 
 
-def test_dmd2_names_the_white_views_that_older_encoded_clips_lack(tiny_training_clips, tmp_path):
-    old = [{k: v for k, v in c.items() if k != WHITE_VIEWS} for c in tiny_training_clips[:2]]
+def test_dmd2_names_the_negative_prompt_that_older_encoded_clips_lack(tiny_training_clips, tmp_path):
+    old = [{k: v for k, v in c.items() if k not in NEGATIVE_KEYS} for c in tiny_training_clips[:2]]
     cfg = dmd2_config(max_steps=1, student_every=1)
-    with pytest.raises(ValueError, match="2 of 2 encoded clips lack the tensor 'white_view_latents'"):
+    with pytest.raises(ValueError, match="2 of 2 encoded clips lack the tensor 'negative_prompt_embeds'"):
         distill_dmd2(cfg, tmp_path / "guided", old, progress=False)
-    with pytest.raises(ValueError, match="white_view_latents"):
+    with pytest.raises(ValueError, match="negative_prompt_embeds"):
         teacher_pairs(cfg, old)
     result = distill_dmd2(dmd2_config(max_steps=1, student_every=1, teacher_guidance_scale=1.0), tmp_path / "plain",
                           old, progress=False)

@@ -9,16 +9,23 @@ def register(subparsers) -> None:
     convert = subparsers.add_parser("convert", help="convert model weights (HunyuanCustom checkpoint, kohya LoRA)")
     sub = convert.add_subparsers(dest="convert_kind", metavar="KIND")
 
-    hc = sub.add_parser("hunyuancustom", help="mp_rank_00_model_states.pt -> AniX transformer folder (safetensors)")
-    hc.add_argument("checkpoint", help="path to mp_rank_00_model_states.pt (HunyuanCustom 720P editing)")
-    hc.add_argument("--out", required=True, help="output folder (e.g. MODEL/transformer)")
+    hc = sub.add_parser("hunyuancustom", help="the official download folder -> a complete AniX model folder "
+                                               "(or one mp_rank_00_model_states.pt -> a transformer folder)")
+    hc.add_argument("checkpoint", metavar="SOURCE",
+                    help="the HunyuanCustom download folder (its models/ folder or the folder above it), "
+                         "or a single mp_rank_00_model_states.pt")
+    hc.add_argument("--out", required=True, help="output folder: MODEL_DIR for a download folder, "
+                                                 "MODEL_DIR/transformer for a single checkpoint")
+    hc.add_argument("--lora", help="the AniX LoRA file to put in MODEL_DIR/lora (download folder only)")
     hc.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32", "keep"])
     hc.add_argument("--shard-gb", type=float, default=5.0, help="maximum shard size in GiB")
     hc.set_defaults(func=_convert_hunyuancustom)
 
-    lora = sub.add_parser("lora", help="kohya-style LoRA (.safetensors) -> diffusers/peft LoRA on our module names")
-    lora.add_argument("file", help="kohya LoRA, e.g. pytorch_lora_kohaya_weights.safetensors")
-    lora.add_argument("--out", required=True, help="output folder (writes pytorch_lora_weights.safetensors)")
+    lora = sub.add_parser("lora", help="LoRA (.safetensors: the official AniX file, kohya, peft or diffusers keys) "
+                                       "-> diffusers/peft LoRA on our module names")
+    lora.add_argument("file", help="LoRA file, e.g. pytorch_lora_kohaya_weights.safetensors (the AniX LoRA)")
+    lora.add_argument("--out", required=True,
+                      help="output folder (writes pytorch_lora_weights.safetensors; MODEL_DIR/lora is loaded by default)")
     lora.add_argument("--transformer", help="converted transformer folder whose config.json to use (default: 13B)")
     lora.set_defaults(func=_convert_lora)
     convert.set_defaults(func=lambda args: convert.print_help() or 1)
@@ -27,6 +34,15 @@ def register(subparsers) -> None:
 def _convert_hunyuancustom(args) -> int:
     from anix_core.model.convert import convert_hunyuancustom
 
+    if Path(args.checkpoint).is_dir():
+        from anix_core.model.download import convert_download
+
+        for line in convert_download(args.checkpoint, args.out, dtype=args.dtype, lora=args.lora).lines:
+            print(line)
+        print(f"wrote {args.out}")
+        return 0
+    if args.lora:
+        raise ValueError("--lora needs a download folder as SOURCE; for a single checkpoint use `anix convert lora`")
     report = convert_hunyuancustom(args.checkpoint, args.out, dtype=args.dtype,
                                    max_shard_bytes=int(args.shard_gb * 1024**3))
     print(report.summary())

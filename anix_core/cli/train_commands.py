@@ -164,7 +164,7 @@ def _dataset_encode(args) -> int:
     if args.tiny:
         from anix_core.model.tiny import tiny_pipeline
 
-        pipeline, max_len = tiny_pipeline(), 32
+        pipeline, max_len = tiny_pipeline(), 64
     else:
         import torch
 

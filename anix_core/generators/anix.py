@@ -22,6 +22,30 @@ COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "text_encoder_2
 DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
           "fp32": "float32", "float32": "float32"}
 MAX_HISTORY_FRAMES = 33
+LORA_SUBDIR = "lora"  # MODEL_DIR/lora/pytorch_lora_weights.safetensors: the AniX LoRA, fused at load
+
+
+def find_lora(model_dir: str | Path, lora: str | Path | None = None) -> Path | None:
+    """The LoRA to load: `lora` (a file or folder) when given, else MODEL_DIR/lora/ when it
+    holds one, else None (plain HunyuanCustom)."""
+    from anix_core.model.convert import LORA_FILE
+
+    if lora is not None:
+        path = Path(lora)
+        if not (path.is_file() or (path / LORA_FILE).is_file()):
+            raise ValueError(f"LoRA {path}: no such file, nor a folder holding {LORA_FILE} "
+                             "(convert it with `anix convert lora`)")
+        return path
+    default = Path(model_dir) / LORA_SUBDIR
+    return default if (default / LORA_FILE).is_file() else None
+
+
+def lora_notice(model_dir: str | Path) -> str | None:
+    """What to tell at start when the model folder has no AniX LoRA; None when it has one."""
+    if find_lora(model_dir) is not None:
+        return None
+    return (f"no AniX LoRA in {Path(model_dir) / LORA_SUBDIR}: the anix generator runs plain HunyuanCustom "
+            "(put it there with `anix convert lora FILE --out MODEL_DIR/lora`)")
 
 
 def check_model_dir(model_dir: str | Path) -> Path:
@@ -54,7 +78,10 @@ def clip_lengths(num_frames: int, history_frames: int) -> tuple[int, int]:
 
 
 class AniXGenerator:
-    """AniX (HunyuanCustom 13B + AniX LoRA) as a generator. GPU sizes: see docs/MODEL.md."""
+    """AniX (HunyuanCustom 13B + AniX LoRA) as a generator. GPU sizes: see docs/MODEL.md.
+
+    The LoRA (`lora_dir`: a folder or a .safetensors file in any naming `anix convert lora`
+    reads; default MODEL_DIR/lora/) is fused with the official merge W += lora_scale * up @ down."""
 
     name = "anix"
 
@@ -66,9 +93,7 @@ class AniXGenerator:
         if not model_dir:
             raise ValueError("the anix generator needs a model folder: pass --model DIR or set ANIX_MODEL_DIR")
         self.model_dir = check_model_dir(model_dir)
-        if lora_dir is not None and not (Path(lora_dir) / "pytorch_lora_weights.safetensors").is_file():
-            raise ValueError(f"LoRA folder {lora_dir} has no pytorch_lora_weights.safetensors "
-                             "(convert it with `anix convert lora`)")
+        lora_dir = find_lora(self.model_dir, lora_dir)
         key = dtype if isinstance(dtype, str) else str(dtype).replace("torch.", "")
         if key not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
@@ -98,9 +123,9 @@ class AniXGenerator:
         dtype = getattr(torch, self.dtype_name)
         pipe = AniXPipeline.from_pretrained(str(self.model_dir), dtype=dtype)
         if self.lora_dir is not None:
-            pipe.transformer.load_lora_adapter(str(self.lora_dir), weight_name="pytorch_lora_weights.safetensors",
-                                               prefix="transformer", adapter_name="anix")
-            pipe.transformer.fuse_lora(lora_scale=self.lora_scale)
+            from anix_core.model.lora import apply_lora
+
+            apply_lora(pipe.transformer, self.lora_dir, lora_scale=self.lora_scale)
         if self.vae_tiling:
             pipe.enable_vae_tiling()
         if self.cpu_offload:

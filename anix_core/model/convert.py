@@ -309,68 +309,140 @@ def convert_hunyuancustom(checkpoint: str | Path, out_dir: str | Path, dtype: st
     return report
 
 
-# ---------------------------------------------------------------- kohya LoRA
+# ---------------------------------------------------------------- LoRA files
 LORA_FILE = "pytorch_lora_weights.safetensors"
+# The AniX LoRA's own naming (HunyuanVideo-I2V's trainer); the generic kohya naming.
+OFFICIAL_LORA_PREFIX = "Hunyuan_video_I2V_lora_"
+KOHYA_LORA_PREFIX = "lora_unet_"
+# peft / diffusers files name modules after one of these (or nothing).
+MODULE_PREFIXES = ("base_model.model.", "transformer.", "diffusion_model.")
 
 
-def kohya_module_map(config) -> dict[str, tuple[str, tuple[str, ...], tuple[int, ...]]]:
-    """kohya module name (`lora_unet_double_blocks_0_img_attn_qkv`) -> (original module, our modules, split sizes)."""
+def lora_module_map(config) -> dict[str, tuple[tuple[str, ...], tuple[int, ...]]]:
+    """Original module name (`double_blocks.0.img_attn_qkv`) -> (our modules, split sizes)."""
     modules = {}
     for rule in key_rules(config):
         if not rule.original.endswith(".weight") or rule.kind == "swap":
             continue
-        orig = rule.original[: -len(".weight")]
-        ours = tuple(n[: -len(".weight")] for n in rule.ours)
-        modules["lora_unet_" + orig.replace(".", "_")] = (orig, ours, rule.sizes or ())
+        modules[rule.original[: -len(".weight")]] = (tuple(n[: -len(".weight")] for n in rule.ours), rule.sizes or ())
     return modules
 
 
-def convert_kohya_lora(kohya: dict, config, prefix: str = "transformer") -> tuple[dict, ConversionReport]:
-    """kohya LoRA tensors -> diffusers/peft LoRA state dict on our module names.
+def kohya_module_map(config, prefix: str = OFFICIAL_LORA_PREFIX) -> dict[str, tuple[str, tuple[str, ...], tuple[int, ...]]]:
+    """kohya module name (`Hunyuan_video_I2V_lora_double_blocks_0_img_attn_qkv`) -> (original
+    module, our modules, split sizes)."""
+    return {prefix + orig.replace(".", "_"): (orig, ours, sizes) for orig, (ours, sizes) in lora_module_map(config).items()}
 
-    Each kohya pair (down [r, in], up [out, r], alpha) becomes lora_A = down and
-    lora_B = up * alpha / r (the scale folded in, so peft's own alpha equals the rank). A fused
-    original module (qkv, linear1) shares lora_A and splits lora_B by rows: the merged weights are
-    exactly W + alpha/r * up @ down.
-    """
-    modules = kohya_module_map(config)
-    report = ConversionReport()
-    out = {}
-    seen = set()
-    names = {k.split(".")[0] for k in kohya}
-    for name in sorted(names):
-        down_key, up_key, alpha_key = f"{name}.lora_down.weight", f"{name}.lora_up.weight", f"{name}.alpha"
-        if name not in modules or down_key not in kohya or up_key not in kohya:
+
+def _lora_pairs(lora: dict) -> tuple[dict, list[str]]:
+    """Group a LoRA file's tensors by module: {(naming, module): {"down", "up", "alpha"}}, plus
+    the keys in no LoRA layout. naming: "official" / "kohya" (underscored original names),
+    "original" (dotted original names, peft or diffusers layout) or "ours" (our module names)."""
+    groups: dict = {}
+    odd = []
+    for key, value in lora.items():
+        for suffix, part in ((".lora_down.weight", "down"), (".lora_up.weight", "up"), (".alpha", "alpha"),
+                             (".lora_A.weight", "down"), (".lora_B.weight", "up")):
+            if key.endswith(suffix):
+                module = key[: -len(suffix)]
+                break
+        else:
+            odd.append(key)
             continue
-        down, up = kohya[down_key], kohya[up_key]
-        if down.dim() != 2 or up.dim() != 2:
-            raise ValueError(f"{name}: only linear LoRA is supported (got down {tuple(down.shape)})")
-        rank = down.shape[0]
-        alpha = float(kohya[alpha_key]) if alpha_key in kohya else float(rank)
-        up = up * (alpha / rank)
-        _, ours, sizes = modules[name]
+        if module.startswith(OFFICIAL_LORA_PREFIX):
+            naming, module = "official", module[len(OFFICIAL_LORA_PREFIX):]
+        elif module.startswith(KOHYA_LORA_PREFIX):
+            naming, module = "kohya", module[len(KOHYA_LORA_PREFIX):]
+        else:
+            naming = "dotted"
+            for prefix in MODULE_PREFIXES:
+                if module.startswith(prefix):
+                    module = module[len(prefix):]
+                    break
+        groups.setdefault((naming, module), {})[part] = (key, value)
+    return groups, odd
+
+
+def convert_kohya_lora(lora: dict, config, prefix: str = "transformer") -> tuple[dict, ConversionReport]:
+    """A LoRA state dict in any naming the AniX LoRA travels in -> diffusers/peft LoRA on our
+    module names (`transformer.<module>.lora_A.weight` / `lora_B.weight`, peft alpha = rank).
+
+    Namings: the official AniX file (`Hunyuan_video_I2V_lora_<module>` kohya keys), generic kohya
+    (`lora_unet_<module>`), peft or diffusers keys on the original module names
+    (`base_model.model.double_blocks.0.img_attn_qkv.lora_A.weight`, `transformer.` or
+    `diffusion_model.` prefixes) and diffusers keys on our own module names.
+
+    Scale: the official loader merges W += lora_scale * up @ down and ignores the file's `.alpha`;
+    so does this for the official naming and for peft/diffusers files (whose scale is not in the
+    file). Generic `lora_unet_` files follow the kohya convention, up @ down * alpha / rank (our
+    own exports write alpha = rank, so both rules agree on them). A fused original module (qkv,
+    linear1) shares lora_A and splits lora_B by rows: the merge equals the official one exactly.
+    """
+    by_original = lora_module_map(config)
+    by_underscored = {orig.replace(".", "_"): orig for orig in by_original}
+    ours_modules = {m for mods, _ in by_original.values() for m in mods}
+    groups, odd = _lora_pairs(lora)
+    report = ConversionReport(unused=sorted(odd))
+    out = {}
+    for (naming, module), parts in sorted(groups.items()):
+        keys = sorted(k for k, _ in parts.values())
+        if "down" not in parts or "up" not in parts:
+            report.unused.extend(keys)
+            continue
+        down, up = parts["down"][1], parts["up"][1]
+        if down.dim() != 2 or up.dim() != 2 or up.shape[1] != down.shape[0]:
+            raise ValueError(f"{module}: only linear LoRA is supported (down {tuple(down.shape)}, up {tuple(up.shape)})")
+        if naming == "kohya" and "alpha" in parts:
+            up = up * (float(parts["alpha"][1]) / down.shape[0])
+        original = by_underscored.get(module) if naming in ("official", "kohya") else module
+        if original in by_original:
+            targets, sizes = by_original[original]
+        elif naming == "dotted" and module in ours_modules:
+            targets, sizes = (module,), ()
+        else:
+            report.unused.extend(keys)
+            continue
+        if sizes and sum(sizes) != up.shape[0]:
+            raise ValueError(f"{module}: lora_up has {up.shape[0]} rows, the model's module {sum(sizes)}")
         ups = torch.split(up, list(sizes), dim=0) if sizes else (up,)
-        for module, part in zip(ours, ups):
-            out[f"{prefix}.{module}.lora_A.weight"] = down.clone()
-            out[f"{prefix}.{module}.lora_B.weight"] = part.contiguous()
-        seen.update(k for k in (down_key, up_key, alpha_key) if k in kohya)
+        for target, part in zip(targets, ups):
+            out[f"{prefix}.{target}.lora_A.weight"] = down.clone()
+            out[f"{prefix}.{target}.lora_B.weight"] = part.contiguous()
         report.converted += 1
-    report.unused = sorted(k for k in kohya if k not in seen)
+    report.unused.sort()
     return out, report
 
 
-def convert_lora_file(path: str | Path, out_dir: str | Path, config) -> ConversionReport:
-    """kohya `.safetensors` -> `out_dir/pytorch_lora_weights.safetensors` (diffusers LoRA format)."""
-    from safetensors.torch import load_file, save_file
+def read_lora_file(path: str | Path) -> dict:
+    """Tensors of a LoRA `.safetensors` file, or of `pytorch_lora_weights.safetensors` in a folder."""
+    from safetensors.torch import load_file
 
     path = Path(path)
+    if path.is_dir():
+        path = path / LORA_FILE
     if not path.is_file():
         raise FileNotFoundError(f"LoRA file not found: {path}")
     if path.suffix != ".safetensors":
         raise ValueError("LoRA must be a .safetensors file (pickled LoRA files are not loaded)")
-    lora, report = convert_kohya_lora(load_file(str(path)), config)
-    if not lora:
-        raise ValueError(f"no kohya LoRA modules matched this model in {path}\n{report.summary()}")
+    return load_file(str(path))
+
+
+def checked_lora(lora: dict, config, source) -> tuple[dict, ConversionReport]:
+    """`convert_kohya_lora`, but a LoRA that leaves any entry unmatched is an error naming it:
+    a LoRA for another model must never load as a silent (partial) no-op."""
+    out, report = convert_kohya_lora(lora, config)
+    if not out or report.unused:
+        raise ValueError(f"LoRA {source}: {report.converted} modules matched this model, "
+                         f"{len(report.unused)} entries match none: {', '.join(report.unused[:8])}"
+                         + (" ..." if len(report.unused) > 8 else ""))
+    return out, report
+
+
+def convert_lora_file(path: str | Path, out_dir: str | Path, config) -> ConversionReport:
+    """Any supported LoRA file -> `out_dir/pytorch_lora_weights.safetensors` (diffusers LoRA format)."""
+    from safetensors.torch import save_file
+
+    lora, report = checked_lora(read_lora_file(path), config, path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file(lora, str(out_dir / LORA_FILE), metadata={"format": "pt"})

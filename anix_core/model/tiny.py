@@ -27,14 +27,17 @@ def tiny_tokenizer(max_length: int = 77):
         vocab.setdefault(w, len(vocab))
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", bos_token="[BOS]",
-                                   eos_token="[EOS]", model_max_length=max_length)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", bos_token="[BOS]",
+                                        eos_token="[EOS]", model_max_length=max_length)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})  # LLaVA's image slot
+    return tokenizer
 
 
 def tiny_components(seed: int = 0) -> dict:
-    """transformer, vae, text_encoder (Llama), tokenizer, text_encoder_2 (CLIP text), tokenizer_2, scheduler."""
+    """transformer, vae, text_encoder (LLaVA), tokenizer, text_encoder_2 (CLIP text), tokenizer_2, scheduler."""
     from diffusers import AutoencoderKLHunyuanVideo, FlowMatchEulerDiscreteScheduler
-    from transformers import CLIPTextConfig, CLIPTextModel, LlamaConfig, LlamaModel
+    from transformers import (CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, LlamaConfig, LlavaConfig,
+                              LlavaForConditionalGeneration)
 
     from .pipeline import SCHEDULER_SHIFT
     from .transformer import AniXTransformer3DModel
@@ -49,9 +52,15 @@ def tiny_components(seed: int = 0) -> dict:
         mid_block_add_attention=False,
         scaling_factor=TINY_VAE_SCALING,
     )
-    text_encoder = LlamaModel(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=TINY["text_embed_dim"], intermediate_size=64, num_hidden_layers=3,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512, pad_token_id=0,
+    # LLaVA's real layout at 336x336 input; 112-pixel patches give 9 image features instead of 576.
+    text_encoder = LlavaForConditionalGeneration(LlavaConfig(
+        vision_config=CLIPVisionConfig(image_size=336, patch_size=112, hidden_size=16, intermediate_size=32,
+                                       num_hidden_layers=2, num_attention_heads=2, projection_dim=16),
+        text_config=LlamaConfig(vocab_size=len(tokenizer), hidden_size=TINY["text_embed_dim"], intermediate_size=64,
+                                num_hidden_layers=3, num_attention_heads=2, num_key_value_heads=2,
+                                max_position_embeddings=512, pad_token_id=0),
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"), vision_feature_layer=-2,
+        vision_feature_select_strategy="default", projector_hidden_act="gelu",
     ))
     text_encoder_2 = CLIPTextModel(CLIPTextConfig(
         vocab_size=len(tokenizer), hidden_size=TINY["pooled_projection_dim"], intermediate_size=32,

@@ -11,7 +11,9 @@ Token sequence seen by the blocks: [view tokens (V frames) | video tokens (F fra
   (`anix_core.model.rope`), sliced off before the output projection;
 - history: the first frames of the video are replaced by clean history latents. Mode
   "overwrite" shares the timestep; mode "diffusion_forcing" gives the history chunk its own
-  timestep embedding and so its own adaLN modulation.
+  timestep embedding and so its own adaLN modulation (as the official forward: the new frames
+  keep the main level, the views, the text, the token refiner's gates and the output layer get
+  the mean of the two levels' modulation).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from diffusers.models.transformers.transformer_hunyuan_video import (
 )
 from diffusers.utils import apply_lora_scale
 
-from .blocks import AniXDualStreamBlock, AniXSingleStreamBlock
+from .blocks import AniXDualStreamBlock, AniXSingleStreamBlock, refine_text_mean_levels, refiner_pooled_text
 from .rope import VIEW_ROPE_MODES, rotary_from_positions, video_positions, view_positions
 
 HISTORY_MODES = ("overwrite", "diffusion_forcing")
@@ -155,11 +157,13 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         self.norm_out = AdaLayerNormContinuous(inner_dim, inner_dim, elementwise_affine=False, eps=1e-6)
         self.proj_out = nn.Linear(inner_dim, patch_size_t * patch_size * patch_size * out_channels)
         self.gradient_checkpointing = False
-        self._deepcache = None  # (hidden_states, encoder_hidden_states) entering the last single block
+        # DeepCache: slot -> (hidden_states, encoder_hidden_states) entering the last single block
+        self._deepcache: dict = {}
+        self.split_text_rows = True
 
     def clear_deepcache(self) -> None:
-        """Forget the tensors a `deepcache="store"` call saved."""
-        self._deepcache = None
+        """Forget the tensors `deepcache="store"` calls saved."""
+        self._deepcache = {}
 
     # ------------------------------------------------------------------ helpers
     def rotary_embedding(self, frames: int, height: int, width: int, num_views: int = 0, device=None):
@@ -216,7 +220,36 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
                 skip every block but the last single-stream one, feed it the tokens kept by the
                 last "store" call, modulated by THIS call's timestep, then the output layer).
         Returns the prediction for all F frames (history frames included).
+
+        When the rows of a batch have different text lengths (counts of ones in
+        `encoder_attention_mask`, e.g. the CFG pair [negative prompt, prompt]), each row runs on
+        its own: the same result as one masked batch, but every attention call is unmasked, so the
+        fastest (flash) kernels apply, as the official varlen attention. `split_text_rows = False`
+        keeps one masked batch.
         """
+        args = dict(hidden_states=hidden_states, timestep=timestep, encoder_hidden_states=encoder_hidden_states,
+                    encoder_attention_mask=encoder_attention_mask, pooled_projections=pooled_projections,
+                    guidance=guidance, scene_latents=scene_latents, mask_latents=mask_latents,
+                    view_latents=view_latents, history_latents=history_latents, history_timestep=history_timestep,
+                    deepcache=deepcache)
+        batch_size = hidden_states.shape[0]
+        counts = encoder_attention_mask.sum(dim=1)
+        if (self.split_text_rows and batch_size > 1 and not torch.compiler.is_compiling()
+                and bool((counts != counts[0]).any())):
+            rows = [{k: v[i:i + 1] if torch.is_tensor(v) and v.dim() and v.shape[0] == batch_size else v
+                     for k, v in args.items()} for i in range(batch_size)]
+            sample = torch.cat([self._forward(**row, cache_slot=i) for i, row in enumerate(rows)])
+        else:
+            sample = self._forward(**args)
+        if not return_dict:
+            return (sample,)
+        return Transformer2DModelOutput(sample=sample)
+
+    def _forward(self, hidden_states, timestep, encoder_hidden_states, encoder_attention_mask, pooled_projections,
+                 guidance=None, scene_latents=None, mask_latents=None, view_latents=None, history_latents=None,
+                 history_timestep=None, deepcache=None, cache_slot=-1) -> torch.Tensor:
+        """The forward of one batch (see `forward`); returns the sample tensor. `cache_slot`: where
+        DeepCache keeps this batch's tokens (one slot per row when rows run on their own)."""
         batch_size, _, num_frames, height, width = hidden_states.shape
         p, p_t = self.config.patch_size, self.config.patch_size_t
         pf, ph, pw = num_frames // p_t, height // p, width // p
@@ -238,7 +271,7 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         if deepcache == "reuse":
             return self._deepcache_step(temb, timestep, pooled_projections, guidance, encoder_attention_mask,
                                         num_history, history_timestep, num_view_tokens, (pf, ph, pw),
-                                        batch_size, return_dict)
+                                        batch_size, cache_slot)
         hidden_states = self.x_embedder(hidden_states)
 
         if scene_latents is not None or mask_latents is not None:
@@ -253,9 +286,22 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
                                                   history_timestep, num_view_tokens, hidden_states.shape[1],
                                                   tokens_per_frame, hidden_states.device)
 
-        encoder_hidden_states = self.context_embedder(encoder_hidden_states, timestep, encoder_attention_mask)
+        if token_levels is None:
+            encoder_hidden_states = self.context_embedder(encoder_hidden_states, timestep, encoder_attention_mask)
+        else:  # diffusion forcing: the refiner's gates are the mean over the two levels
+            ref = self.context_embedder
+            pooled_text = refiner_pooled_text(encoder_hidden_states, encoder_attention_mask)
+            levels = (timestep, self._history_timestep(timestep, history_timestep))
+            temb_text = torch.stack([ref.time_text_embed(t, pooled_text) for t in levels], dim=1)
+            encoder_hidden_states = refine_text_mean_levels(ref, encoder_hidden_states, temb_text,
+                                                            encoder_attention_mask)
+        # Joint attention sees the first COUNT text tokens (the official cu_seqlens rule, whatever
+        # the mask's layout): the rest never matter, so they are dropped here.
+        valid_text = encoder_attention_mask.sum(dim=1, dtype=torch.int)
+        if not torch.compiler.is_compiling():
+            encoder_hidden_states = encoder_hidden_states[:, : int(valid_text.max())]
         attention_mask = self._attention_mask(hidden_states.shape[1], encoder_hidden_states.shape[1],
-                                              encoder_attention_mask, batch_size, hidden_states.device)
+                                              valid_text, batch_size, hidden_states.device)
 
         for block in self.transformer_blocks:
             hidden_states, encoder_hidden_states = self._run_block(
@@ -263,31 +309,36 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         last = len(self.single_transformer_blocks) - 1
         for i, block in enumerate(self.single_transformer_blocks):
             if i == last and deepcache == "store":
-                self._deepcache = (hidden_states.detach(), encoder_hidden_states.detach())
+                self._deepcache[cache_slot] = (hidden_states.detach(), encoder_hidden_states.detach())
             hidden_states, encoder_hidden_states = self._run_block(
                 block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb, token_levels)
-        return self._output(hidden_states, temb, token_levels, num_view_tokens, (pf, ph, pw), batch_size, return_dict)
+        return self._output(hidden_states, temb, token_levels, num_view_tokens, (pf, ph, pw), batch_size)
+
+    @staticmethod
+    def _history_timestep(timestep, history_timestep):
+        return torch.zeros_like(timestep) if history_timestep is None else history_timestep
 
     def _history_levels(self, temb, timestep, pooled_projections, guidance, num_history, history_timestep,
                         num_view_tokens, num_tokens, tokens_per_frame, device):
         """(temb, token_levels): in "diffusion_forcing" mode with history, temb [B, 2, D] (main level,
-        history level) and the level of every image token; otherwise (temb, None)."""
+        history level) and the level of every image token (history 1, new frames 0, views 2 = the
+        mean of both levels' modulation, as the official forward); otherwise (temb, None)."""
         if not num_history or self.config.history_mode != "diffusion_forcing":
             return temb, None
-        if history_timestep is None:
-            history_timestep = torch.zeros_like(timestep)
-        temb_history, _ = self.time_text_embed(history_timestep, pooled_projections, guidance)
+        temb_history, _ = self.time_text_embed(self._history_timestep(timestep, history_timestep),
+                                               pooled_projections, guidance)
         temb = torch.stack([temb, temb_history], dim=1)  # [B, 2, D]
         token_levels = torch.zeros(num_tokens, dtype=torch.long, device=device)
+        token_levels[:num_view_tokens] = 2
         token_levels[num_view_tokens: num_view_tokens + num_history * tokens_per_frame] = 1
         return temb, token_levels
 
     def _deepcache_step(self, temb, timestep, pooled_projections, guidance, encoder_attention_mask, num_history,
-                        history_timestep, num_view_tokens, grid, batch_size, return_dict):
+                        history_timestep, num_view_tokens, grid, batch_size, cache_slot):
         """The official cached step: the last single-stream block on the kept tokens, current modulation."""
-        if self._deepcache is None:
+        if cache_slot not in self._deepcache:
             raise ValueError('deepcache="reuse" needs an earlier deepcache="store" call on this model')
-        hidden_states, encoder_hidden_states = self._deepcache
+        hidden_states, encoder_hidden_states = self._deepcache[cache_slot]
         pf, ph, pw = grid
         if hidden_states.shape[0] != batch_size or hidden_states.shape[1] != num_view_tokens + pf * ph * pw:
             raise ValueError(f"deepcache: the kept tokens {tuple(hidden_states.shape)} do not fit this call "
@@ -298,37 +349,34 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
                                                   history_timestep, num_view_tokens, hidden_states.shape[1],
                                                   ph * pw, hidden_states.device)
         attention_mask = self._attention_mask(hidden_states.shape[1], encoder_hidden_states.shape[1],
-                                              encoder_attention_mask, batch_size, hidden_states.device)
+                                              encoder_attention_mask.sum(dim=1, dtype=torch.int), batch_size,
+                                              hidden_states.device)
         hidden_states, _ = self._run_block(self.single_transformer_blocks[-1], hidden_states, encoder_hidden_states,
                                            temb, attention_mask, image_rotary_emb, token_levels)
-        return self._output(hidden_states, temb, token_levels, num_view_tokens, grid, batch_size, return_dict)
+        return self._output(hidden_states, temb, token_levels, num_view_tokens, grid, batch_size)
 
-    def _output(self, hidden_states, temb, token_levels, num_view_tokens, grid, batch_size, return_dict):
+    def _output(self, hidden_states, temb, token_levels, num_view_tokens, grid, batch_size):
         """Drop the view tokens, final adaLN + projection, unpatchify to [B, C, F, H, W]."""
         pf, ph, pw = grid
         p, p_t = self.config.patch_size, self.config.patch_size_t
         hidden_states = hidden_states[:, num_view_tokens:]
         if token_levels is None:
             hidden_states = self.norm_out(hidden_states, temb)
-        else:
-            emb = self.norm_out.linear(self.norm_out.silu(temb).to(hidden_states.dtype))
-            scale, shift = (c[:, token_levels[num_view_tokens:]] for c in emb.chunk(2, dim=-1))
-            hidden_states = self.norm_out.norm(hidden_states) * (1 + scale) + shift
+        else:  # diffusion forcing: the official final layer modulates every frame by the levels' mean
+            emb = self.norm_out.linear(self.norm_out.silu(temb).to(hidden_states.dtype)).mean(dim=1)
+            scale, shift = emb.chunk(2, dim=-1)
+            hidden_states = self.norm_out.norm(hidden_states) * (1 + scale[:, None]) + shift[:, None]
         hidden_states = self.proj_out(hidden_states)
 
         hidden_states = hidden_states.reshape(batch_size, pf, ph, pw, -1, p_t, p, p)
         hidden_states = hidden_states.permute(0, 4, 1, 5, 2, 6, 3, 7)
-        hidden_states = hidden_states.flatten(6, 7).flatten(4, 5).flatten(2, 3)
-        if not return_dict:
-            return (hidden_states,)
-        return Transformer2DModelOutput(sample=hidden_states)
+        return hidden_states.flatten(6, 7).flatten(4, 5).flatten(2, 3)
 
     @staticmethod
-    def _attention_mask(latent_len, text_len, encoder_attention_mask, batch_size, device):
-        """[B, 1, 1, N] bool: image tokens and the valid text tokens (padding masked), as HunyuanVideo.
+    def _attention_mask(latent_len, text_len, valid_text, batch_size, device):
+        """[B, 1, 1, N] bool: image tokens and the first `valid_text` [B] text tokens, as HunyuanVideo.
         None when nothing is padded, so attention can take its fastest (flash) kernels."""
         sequence_length = latent_len + text_len
-        valid_text = encoder_attention_mask.sum(dim=1, dtype=torch.int)
         if not torch.compiler.is_compiling() and bool((valid_text == text_len).all()):
             return None
         effective = latent_len + valid_text

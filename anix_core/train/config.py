@@ -51,7 +51,9 @@ class TrainSpec:
     student_every: int = 5
     student_steps: int = 4
     teacher_steps: int = 30
-    teacher_guidance_scale: float = 7.5  # the teacher's classifier-free guidance (white views); 1 disables
+    teacher_guidance_scale: float = 7.5  # the teacher's classifier-free guidance (negative prompt); 1 disables
+    teacher_lora: str | None = None   # the AniX LoRA merged into the teacher (file or folder; any naming)
+    teacher_lora_scale: float = 1.0
     gan_head: bool = False
     regression_weight: float = 0.0    # DMD's regression to teacher samples from the same noise
     regression_pairs: int = 4

@@ -5,9 +5,11 @@ fake-score network (each its own LoRA adapter). Per step: the fake score learns 
 current output distribution by flow matching (every step); every `student_every` steps the
 student moves along the distribution-matching gradient, the difference between the fake and
 the teacher's x0 predictions on its re-noised samples. The teacher is the model AniX samples:
-classifier-free guided (train.teacher_guidance_scale, 7.5) with all-white views in the
-unconditional branch; the fake score stays unguided, as in DMD2, so the student learns the
-guided distribution in one pass per step. An optional regression term (DMD's original) pulls
+the base with the AniX LoRA merged in (train.teacher_lora), classifier-free guided
+(train.teacher_guidance_scale, 7.5) against the negative prompt with the same views and scene;
+the fake score stays unguided, as in DMD2, so the student learns the guided distribution in one
+pass per step. The student trains at the timesteps the pipeline samples it at (4 steps through
+the shift-13 schedule: 1000, 975, 928.6, 812.5). An optional regression term (DMD's original) pulls
 the student toward guided teacher ODE samples from the same noise, and an optional GAN head on
 the fake network's prediction adds DMD2's adversarial term.
 """
@@ -24,21 +26,33 @@ import torch.nn.functional as F
 from anix_core.train.config import RunConfig
 from anix_core.train.flow_matching import (FlowMatchingLoss, LatentBatch, guided_velocity, logit_normal_timesteps,
                                             predict_velocity)
-from anix_core.train.latents import collate, require_white_views
+from anix_core.train.latents import collate, require_negative_prompt
 from anix_core.train.lora import build_model, step_generator, store_for_mixed_precision
 
 STUDENT, FAKE = "student", "fake"
 
 
-def student_timesteps(steps: int) -> list[float]:
-    """The student's schedule from pure noise: t = 1, 1 - 1/steps, ..., 1/steps."""
-    return [1.0 - i / steps for i in range(steps)]
+def shifted_timesteps(steps: int, shift: float = 13.0) -> list[float]:
+    """t in (0, 1] of the pipeline's `steps`-step schedule: the scheduler's sigmas, exactly (float32)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from anix_core.model.pipeline import official_sigmas
+
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=shift)
+    scheduler.set_timesteps(sigmas=official_sigmas(steps))
+    return scheduler.sigmas[:-1].tolist()
+
+
+def student_timesteps(steps: int, shift: float = 13.0) -> list[float]:
+    """The student's schedule from pure noise: the one `AniXPipeline(num_inference_steps=steps)`
+    samples it at (4 steps: t = 1, .975, .9286, .8125)."""
+    return shifted_timesteps(steps, shift)
 
 
 def sample_euler(model, noise: torch.Tensor, batch: LatentBatch, timesteps: list[float], guidance_scale: float,
                  cfg_scale: float = 1.0) -> torch.Tensor:
     """Euler integration of the flow from t = timesteps[0] to 0 (x0 estimate). cfg_scale > 1:
-    classifier-free guidance against all-white views (batch.white_view_latents), as the teacher samples."""
+    classifier-free guidance against the negative prompt (batch.negative_*), as the teacher samples."""
     x = noise
     ts = list(timesteps) + [0.0]
     for t, t_next in zip(ts[:-1], ts[1:]):
@@ -48,9 +62,19 @@ def sample_euler(model, noise: torch.Tensor, batch: LatentBatch, timesteps: list
 
 
 def teacher_timesteps(steps: int, shift: float = 13.0) -> list[float]:
-    """The teacher's shifted flow-matching schedule (HunyuanVideo: shift 13)."""
-    sigmas = [1.0 - i / steps for i in range(steps)]
-    return [shift * s / (1 + (shift - 1) * s) for s in sigmas]
+    """The teacher's shifted flow-matching schedule (the official 30 steps, shift 13)."""
+    return shifted_timesteps(steps, shift)
+
+
+def build_teacher_base(config: RunConfig):
+    """The model of `config` with the AniX LoRA (train.teacher_lora) merged into its weights: the
+    teacher AniX samples with, and the base the student and fake-score adapters sit on."""
+    model = build_model(config)
+    if config.train.teacher_lora:
+        from anix_core.model.lora import merge_lora
+
+        merge_lora(model, config.train.teacher_lora, config.train.teacher_lora_scale)
+    return model
 
 
 class _Adapters:
@@ -93,12 +117,12 @@ def distill_dmd2(config: RunConfig, output_dir: str | Path, clips: list[dict], m
 
     t = config.train
     if t.teacher_guidance_scale != 1.0:
-        require_white_views(clips)
+        require_negative_prompt(clips)
     total = max_steps or t.max_steps
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = build_model(config).to(device)
+    model = build_teacher_base(config).to(device)
     model.requires_grad_(False)
     for name in (STUDENT, FAKE):
         model.add_adapter(LoraConfig(r=t.lora_rank, lora_alpha=t.lora_alpha, target_modules=t.lora_targets),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from anix_core.model.inputs import fit_frames, mask_tensor, video_tensor, views_tensor, white_views_tensor
+from anix_core.model.inputs import fit_frames, mask_tensor, video_tensor, views_tensor
+from anix_core.model.pipeline import NEGATIVE_PROMPT
+from anix_core.model.text import trim_uncond_mask
 from anix_core.train.data import Clip
 
 
@@ -26,13 +28,18 @@ def encode_clip(pipeline, clip: Clip, height: int, width: int, max_sequence_leng
     def encode(video):
         return pipeline.encode_video(fit_frames(video, frames))[0].to(dtype)
 
-    embeds, mask, pooled = pipeline.encode_prompt(clip.prompt(), device, dtype, max_sequence_length)
+    embeds, mask, pooled = pipeline.encode_prompt(clip.prompt(), device, dtype, max_sequence_length, views=clip.views)
+    neg_embeds, neg_mask, neg_pooled = pipeline.encode_prompt(NEGATIVE_PROMPT, device, dtype, max_sequence_length,
+                                                              negative=True)
     views = views_tensor(clip.views, height, width)
     return {
         "latents": encode(video_tensor(clip.target, height, width)),
         "scene_latents": encode(video_tensor(clip.scene, height, width)),
         "mask_latents": encode(mask_tensor(np.asarray(clip.mask, np.float32), height, width)),
-        "view_latents": pipeline.encode_views(views)[0].to(dtype),
-        "white_view_latents": pipeline.encode_views(white_views_tensor(height, width, views.shape[2]))[0].to(dtype),
+        # the mode, not a sample: an encoded dataset is the same every time it is built
+        "view_latents": pipeline.encode_views(views, sample=False)[0].to(dtype),
         "prompt_embeds": embeds[0], "prompt_mask": mask[0], "pooled": pooled[0],
+        # the official unconditional branch: negative prompt (white LLaVA images), trimmed mask
+        "negative_prompt_embeds": neg_embeds[0], "negative_prompt_mask": trim_uncond_mask(neg_mask)[0],
+        "negative_pooled": neg_pooled[0],
     }

@@ -15,8 +15,9 @@ import torch.nn.functional as F
 class LatentBatch:
     """Model inputs of a batch, already encoded. Shapes: latents, scene_latents, mask_latents
     [B,C,F,h,w]; view_latents [B,C,4,h,w]; prompt_embeds [B,L,D]; prompt_mask [B,L];
-    pooled [B,P]; white_view_latents [B,C,4,h,w] (all-white views: the unconditional branch of
-    classifier-free guidance; None where the encoded clips lack them)."""
+    pooled [B,P]; negative_prompt_embeds [B,L,D], negative_prompt_mask [B,L], negative_pooled
+    [B,P]: the negative prompt, the unconditional branch of classifier-free guidance (None where
+    the encoded clips lack it)."""
 
     latents: torch.Tensor
     scene_latents: torch.Tensor | None
@@ -25,7 +26,9 @@ class LatentBatch:
     prompt_embeds: torch.Tensor
     prompt_mask: torch.Tensor
     pooled: torch.Tensor
-    white_view_latents: torch.Tensor | None = None
+    negative_prompt_embeds: torch.Tensor | None = None
+    negative_prompt_mask: torch.Tensor | None = None
+    negative_pooled: torch.Tensor | None = None
 
     def to(self, device, dtype=None) -> "LatentBatch":
         def move(t):
@@ -39,9 +42,10 @@ class LatentBatch:
 
 def predict_velocity(model, x: torch.Tensor, t: torch.Tensor, batch: LatentBatch, guidance_scale: float,
                      history_latents: torch.Tensor | None = None) -> torch.Tensor:
-    """The model's velocity [B,C,F,h,w] at x_t = `x` for t [B] in (0, 1) (timestep t * 1000)."""
+    """The model's velocity [B,C,F,h,w] at x_t = `x` for t [B] in (0, 1) (timestep t * 1000, in
+    float32 as the official sampler passes it, whatever the model's dtype)."""
     guidance = torch.full((x.shape[0],), guidance_scale * 1000.0, device=x.device, dtype=x.dtype)
-    return model(x, timestep=t.to(x) * 1000.0, encoder_hidden_states=batch.prompt_embeds,
+    return model(x, timestep=t.to(device=x.device, dtype=torch.float32) * 1000.0, encoder_hidden_states=batch.prompt_embeds,
                  encoder_attention_mask=batch.prompt_mask, pooled_projections=batch.pooled, guidance=guidance,
                  scene_latents=batch.scene_latents, mask_latents=batch.mask_latents,
                  view_latents=batch.view_latents, history_latents=history_latents, return_dict=False)[0]
@@ -49,19 +53,22 @@ def predict_velocity(model, x: torch.Tensor, t: torch.Tensor, batch: LatentBatch
 
 def guided_velocity(model, x: torch.Tensor, t: torch.Tensor, batch: LatentBatch, guidance_scale: float,
                     cfg_scale: float) -> torch.Tensor:
-    """Classifier-free guided velocity as AniX samples its teacher: v_u + s (v_c - v_u), where the
-    unconditional branch sees all-white reference views (batch.white_view_latents). Both branches
-    run as one batch of 2B; s = 1 is the plain conditional velocity (one pass)."""
+    """Classifier-free guided velocity as the official sampler computes it: v_u + s (v_c - v_u),
+    the unconditional branch being the negative prompt (batch.negative_*) with the SAME views and
+    scene. Both branches run as one batch of 2B in the official order [uncond, cond]; s = 1 is
+    the plain conditional velocity (one pass)."""
     if cfg_scale == 1.0:
         return predict_velocity(model, x, t, batch, guidance_scale)
-    if batch.white_view_latents is None:
-        raise ValueError("classifier-free guidance needs the tensor 'white_view_latents' (all-white views) in "
+    if batch.negative_prompt_embeds is None:
+        raise ValueError("classifier-free guidance needs the negative prompt's tensors ('negative_prompt_embeds') in "
                          "the encoded clips; re-encode them with `anix dataset encode`")
     doubled = {f.name: None if getattr(batch, f.name) is None else torch.cat([getattr(batch, f.name)] * 2)
                for f in fields(batch)}
-    doubled["view_latents"] = torch.cat([batch.view_latents, batch.white_view_latents])
+    doubled.update(prompt_embeds=torch.cat([batch.negative_prompt_embeds, batch.prompt_embeds]),
+                   prompt_mask=torch.cat([batch.negative_prompt_mask, batch.prompt_mask]),
+                   pooled=torch.cat([batch.negative_pooled, batch.pooled]))
     v = predict_velocity(model, torch.cat([x, x]), torch.cat([t, t]), LatentBatch(**doubled), guidance_scale)
-    cond, uncond = v.float().chunk(2)
+    uncond, cond = v.float().chunk(2)
     return uncond + cfg_scale * (cond - uncond)
 
 

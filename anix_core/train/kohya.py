@@ -1,5 +1,6 @@
-"""Our trained LoRA -> a kohya-style file in the original HunyuanVideo module names, the format
-the AniX LoRA ships in, so `anix convert lora` (and other kohya tools) load it back.
+"""Our trained LoRA -> a kohya-style file in the official AniX naming
+(`Hunyuan_video_I2V_lora_<original module>`), the format the AniX LoRA ships in, so the official
+loader, `anix convert lora` and other kohya tools load it back.
 
 Where the original model fuses modules we keep apart (img_attn_qkv = to_q|to_k|to_v,
 linear1 = q|k|v|mlp), the fused LoRA stacks our downs and places our ups block-diagonally:
@@ -15,7 +16,9 @@ from anix_core.model.convert import kohya_module_map
 def peft_to_kohya(lora_state: dict[str, torch.Tensor], config, alpha: float, rank: int) -> dict[str, torch.Tensor]:
     """peft LoRA state (`<module>.lora_A.weight`, `<module>.lora_B.weight`) -> kohya tensors.
 
-    The peft scale alpha / rank is folded into `lora_up`, so each kohya `.alpha` equals its rank.
+    The peft scale alpha / rank is folded into `lora_up` and each kohya `.alpha` equals its rank,
+    so the official merge (W += up @ down, file alpha ignored) and the kohya one (alpha / rank)
+    give the same weights.
     """
     scale = alpha / rank
     pairs = {}

@@ -2,9 +2,10 @@
 
 One `.safetensors` file per clip with tensors `latents`, `scene_latents`, `mask_latents`
 [C,F,h,w], `view_latents` [C,4,h,w], `prompt_embeds` [L,D], `prompt_mask` [L], `pooled` [P], and
-`white_view_latents` [C,4,h,w] (the all-white views of the guided DMD2 teacher's unconditional
-branch). Files encoded before that tensor existed still load: LoRA training does not need it,
-DMD2 with train.teacher_guidance_scale > 1 refuses them by name.
+the negative prompt's `negative_prompt_embeds` [L,D], `negative_prompt_mask` [L],
+`negative_pooled` [P] (the unconditional branch of the guided DMD2 teacher, as the official
+sampler builds it). Files encoded before those tensors existed still load: LoRA training does not
+need them, DMD2 with train.teacher_guidance_scale > 1 refuses them by name.
 Loaded with safetensors only: nothing is unpickled.
 """
 from __future__ import annotations
@@ -17,8 +18,8 @@ from safetensors.torch import load_file, save_file
 from anix_core.train.flow_matching import LatentBatch
 
 KEYS = ("latents", "scene_latents", "mask_latents", "view_latents", "prompt_embeds", "prompt_mask", "pooled")
-WHITE_VIEWS = "white_view_latents"
-OPTIONAL_KEYS = (WHITE_VIEWS,)
+NEGATIVE_KEYS = ("negative_prompt_embeds", "negative_prompt_mask", "negative_pooled")
+OPTIONAL_KEYS = NEGATIVE_KEYS
 
 
 def save_latent_clip(tensors: dict, path: str | Path) -> Path:
@@ -50,18 +51,19 @@ def load_latent_clips(folder: str | Path) -> list[dict]:
     return clips
 
 
-def require_white_views(clips: list[dict]) -> None:
-    """Refuse clips without `white_view_latents` (needed by the guided DMD2 teacher)."""
-    missing = sum(WHITE_VIEWS not in c for c in clips)
+def require_negative_prompt(clips: list[dict]) -> None:
+    """Refuse clips without the negative prompt's tensors (needed by the guided DMD2 teacher)."""
+    missing = sum(any(k not in c for k in NEGATIVE_KEYS) for c in clips)
     if missing:
-        raise ValueError(f"data.latents: {missing} of {len(clips)} encoded clips lack the tensor '{WHITE_VIEWS}' "
-                         "(all-white views, the unconditional branch of the guided DMD2 teacher); re-encode them "
-                         "with `anix dataset encode`, or set train.teacher_guidance_scale: 1.0 for an unguided teacher")
+        raise ValueError(f"data.latents: {missing} of {len(clips)} encoded clips lack the tensor "
+                         f"'{NEGATIVE_KEYS[0]}' (the negative prompt, the unconditional branch of the guided DMD2 "
+                         "teacher); re-encode them with `anix dataset encode`, or set "
+                         "train.teacher_guidance_scale: 1.0 for an unguided teacher")
 
 
 def collate(clips: list[dict]) -> LatentBatch:
-    """Stack clips into a batch; white_view_latents only where every clip has them (else None)."""
+    """Stack clips into a batch; the negative prompt only where every clip has it (else None)."""
     stack = {k: torch.stack([c[k] for c in clips]) for k in KEYS}
-    if all(WHITE_VIEWS in c for c in clips):
-        stack[WHITE_VIEWS] = torch.stack([c[WHITE_VIEWS] for c in clips])
+    if all(k in c for c in clips for k in NEGATIVE_KEYS):
+        stack.update({k: torch.stack([c[k] for c in clips]) for k in NEGATIVE_KEYS})
     return LatentBatch(**stack)

@@ -26,21 +26,21 @@ def load_training_clips(config: RunConfig, progress: bool = True) -> list[dict]:
     height, width = data.synthetic_size
     clips = synthetic_clips(data.synthetic, data.synthetic_frames, height, width, seed=config.train.seed)
     pipeline = tiny_pipeline(seed=config.train.seed)
-    return [encode_clip(pipeline, clip, height, width, max_sequence_length=32)
+    return [encode_clip(pipeline, clip, height, width, max_sequence_length=64)
             for clip in tqdm(clips, desc="encode clips", disable=not progress)]
 
 
 def teacher_pairs(config: RunConfig, clips: list[dict]) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
     """(noise, teacher sample after train.teacher_steps steps, clip index) on fixed noises; the
-    teacher samples with classifier-free guidance train.teacher_guidance_scale (white views)."""
-    from anix_core.train.dmd2 import sample_euler, teacher_timesteps
-    from anix_core.train.latents import require_white_views
-    from anix_core.train.lora import build_model
+    teacher (the base with train.teacher_lora merged) samples with classifier-free guidance
+    train.teacher_guidance_scale against the negative prompt."""
+    from anix_core.train.dmd2 import build_teacher_base, sample_euler, teacher_timesteps
+    from anix_core.train.latents import require_negative_prompt
 
     t = config.train
     if t.teacher_guidance_scale != 1.0:
-        require_white_views(clips)
-    teacher = build_model(config).eval()
+        require_negative_prompt(clips)
+    teacher = build_teacher_base(config).eval()
     pairs = []
     with torch.no_grad():
         for i in range(t.regression_pairs):
