@@ -73,6 +73,7 @@ class Job:
     cancel_reason: str = "cancel requested"
     frames_ready: int = 0
     blob_bytes: int = 0                # bytes of `blobs`, counted against the queued-view bounds
+    recorded: bool = True              # its record is on disk (a job is accepted and started only then)
     writing: set = field(default_factory=set)  # frame indices received, not yet on disk
 
 
@@ -436,7 +437,7 @@ class Server:
             self._spawn_worker()
 
     def _dispatch(self) -> None:
-        while self.queue and self.idle:
+        while self.queue and self.idle and self.queue[0].recorded:
             job = self.queue.popleft()
             worker = self.idle.popleft()
             scene_path = self.cache.path(job.request["scene"])
@@ -704,17 +705,22 @@ class Server:
                                   f"this one over the server's limit of {MAX_QUEUED_VIEW_BYTES}; retry later")
         request["generator"] = generator
         job = Job(id="j" + secrets.token_hex(8), client=ident, request=request,
-                  blobs=list(blobs), generator=generator, blob_bytes=view_bytes)  # the received frames, not copies
+                  blobs=list(blobs), generator=generator, blob_bytes=view_bytes, recorded=False)  # received frames, not copies
         self.queued_view_bytes += view_bytes
         self.jobs[job.id] = job
         self.cache.pin(request["scene"])
         self.cache.touch(request["scene"])
         self.results.register(job.id, num_frames=request["num_frames"], generator=generator, encoding=request["encoding"])
-        self._on_disk(self.results.write_record, job.id, "queued")
         self.queue.append(job)
-        self._send_client(ident, P.message(P.ACCEPTED, req=req, job=job.id, queue_position=len(self.queue),
-                                           generator=generator, num_frames=request["num_frames"]))
-        self._dispatch()
+
+        def recorded(future):  # accepted once a restart would know of it
+            job.recorded = True
+            self._send_client(ident, P.message(P.ACCEPTED, req=req, job=job.id,
+                                               queue_position=max(1, self._queue_position(job)),
+                                               generator=generator, num_frames=request["num_frames"]))
+            self._dispatch()
+
+        self._on_disk(self.results.write_record, job.id, "queued", then=recorded)
 
     def _job(self, header) -> Job:
         job_id = P.check_job_ref(header)["job"]

@@ -133,7 +133,10 @@ class Raw:
         frames, deadline, last_beat = set(), time.monotonic() + timeout, 0.0
         while time.monotonic() < deadline:
             if time.monotonic() - last_beat > 0.5:
-                self.sock.send(msgpack.packb({"v": 1, "type": "heartbeat"}))
+                try:
+                    self.sock.send(msgpack.packb({"v": 1, "type": "heartbeat"}), zmq.NOBLOCK)
+                except zmq.Again:
+                    pass  # the server is gone: what it sent is still here to read
                 last_beat = time.monotonic()
             if not self.sock.poll(100):
                 continue
