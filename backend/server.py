@@ -437,7 +437,7 @@ class Server:
             self._spawn_worker()
 
     def _dispatch(self) -> None:
-        while self.queue and self.idle and self.queue[0].recorded:
+        while self.queue and self.idle and self.queue[0].recorded and not self._history_pending(self.queue[0]):
             job = self.queue.popleft()
             worker = self.idle.popleft()
             scene_path = self.cache.path(job.request["scene"])
@@ -462,6 +462,11 @@ class Server:
             self._free_blobs(job)
             self._on_disk(self.results.write_record, job.id, "running")  # a restart says "was running"
             self._send_client(job.client, P.message(P.PROGRESS, job=job.id, stage="queued", done=1, total=1))
+
+    def _history_pending(self, job: Job) -> bool:
+        """True while frames of the job it continues are still on their way to disk (it waits for them)."""
+        prev = self.jobs.get(job.request["options"].get("continue_from") or "")
+        return prev is not None and bool(prev.writing)
 
     # ------------------------------------------------------------------ jobs
     def _end_job(self, job: Job, state: str, event: dict) -> None:
