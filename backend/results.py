@@ -116,17 +116,6 @@ class ResultStore:
         with self._lock:
             return sorted(i for i in self._frames.get(job_id, {}) if i >= from_frame)
 
-    def frames(self, job_id: str, from_frame: int = 0):
-        """Yield (header, bytes) of the stored frames with index >= from_frame, in order."""
-        for index in self.indices(job_id, from_frame):
-            entry = self.frame_entry(job_id, index)
-            try:
-                data = entry[1].read_bytes() if entry else None
-            except FileNotFoundError:
-                continue
-            if data is not None:
-                yield entry[0], data
-
     def frame_files(self, job_id: str, last: int) -> list[tuple[dict, Path]]:
         """(header, file) of the job's last `last` stored frames, in index order."""
         with self._lock:
