@@ -46,9 +46,10 @@ CANCEL_GRACE_S = 15.0         # a running job must acknowledge cancel within thi
 TICK_S = 0.05
 MAX_QUEUED_VIEW_BYTES = 256 * P.MiB          # view blobs of queued jobs, all clients together
 MAX_QUEUED_VIEW_BYTES_PER_CLIENT = 64 * P.MiB
-CLIENT_SEND_BYTES = 16 * P.MiB               # messages waiting for one client (beyond ZeroMQ's pipe)
-TOTAL_SEND_BYTES = 256 * P.MiB               # ... for all clients together
-CLIENT_SNDHWM = 4                            # messages in ZeroMQ's pipe to one client
+CLIENT_SEND_BYTES = 16 * P.MiB               # bytes on their way to one client: queued, being read, with ZeroMQ
+TOTAL_SEND_BYTES = 128 * P.MiB               # ... to all clients together
+CLIENT_ZMQ_WINDOW = 4 * P.MiB                # of which with ZeroMQ at once (or one larger message)
+CLIENT_SNDHWM = 2                            # messages in ZeroMQ's pipe to one client
 CLIENT_RCVHWM = 8                            # messages ZeroMQ reads ahead from one client
 MAX_CHUNKS_IN_FLIGHT = 2                     # put_scene chunks of one client being written at once
 DISK_BACKLOG_BYTES = 256 * P.MiB             # bytes waiting for the disk thread; beyond, workers wait
@@ -140,7 +141,7 @@ class Server:
         self.back.linger = 0
         self.back_address = f"ipc://{self._tmp}/workers"
         self.back.bind(self.back_address)
-        self.outboxes = Outboxes(self.front, CLIENT_SEND_BYTES, TOTAL_SEND_BYTES)
+        self.outboxes = Outboxes(self.front, CLIENT_SEND_BYTES, TOTAL_SEND_BYTES, CLIENT_ZMQ_WINDOW)
         self.disk = ThreadPoolExecutor(1, thread_name_prefix="anix-disk")    # writes, in submission order
         self.reads = ThreadPoolExecutor(2, thread_name_prefix="anix-read")   # attach replays
         self._completed: queue.SimpleQueue = queue.SimpleQueue()
@@ -398,7 +399,7 @@ class Server:
         replay = self.replays.get((job.id, job.client))
         if replay is not None:
             self._add_to_replay(replay, index)
-        elif not self.outboxes.send(job.client, [P.pack(event), blob]):
+        elif not self.outboxes.send(job.client, [P.pack(event), blob.buffer]):
             self._add_to_replay(self._replay_for(job), index)  # too slow to take it now: from disk later
 
     def _release_worker(self, handle: WorkerHandle) -> None:
@@ -525,8 +526,8 @@ class Server:
                 replay.indices.pop(0)  # gone (its results expired)
                 continue
             header, path, size = entry
-            if self.outboxes.room(replay.ident) < size + 4096:
-                return  # the client has not read what it has yet
+            if self.outboxes.room(replay.ident) < size + 4096 and not self.outboxes.idle(replay.ident):
+                return  # the client has not read what it has yet (or others hold the total)
             replay.indices.pop(0)
             replay.reading = size + 1
             self.outboxes.reserve(replay.ident, replay.reading)
@@ -792,8 +793,10 @@ class Server:
             self._on_disk(self.cache.drop_stale_uploads)
             busy = {j.client for j in self.jobs.values()}
             for ident, seen in list(self.clients.items()):
-                if ident not in busy and now - seen > 10 * self.client_timeout_s:
+                if ident not in busy and now - seen > 10 * self.client_timeout_s and \
+                        not any(key[1] == ident for key in self.replays):
                     self.clients.pop(ident, None)
+                    self.outboxes.forget(ident)
 
 
 def _lost_message(job_id: str, was: str = "") -> str:

@@ -1,6 +1,6 @@
 """The backend under hostile load: the attacks of tests/test_backend_load.py at any size.
 
-    python bench/hostile.py [--cycles 40] [--view-mib 8] [--slow-readers 30] [--big-frames 120]
+    python bench/hostile.py [--cycles 40] [--view-mib 8] [--slow-readers 30] [--big-frames 120] [--big-size 640x480]
                             [--liars 3] [--abandoners 4] [--good-shots 6] [--cache-mib 64]
                             [--address tcp://127.0.0.1:5555 --server-pid PID]
 
@@ -31,6 +31,7 @@ def main() -> int:
     parser.add_argument("--view-mib", type=float, default=Sizes.view_bytes / MiB)
     parser.add_argument("--slow-readers", type=int, default=Sizes.slow_readers)
     parser.add_argument("--big-frames", type=int, default=Sizes.big_frames)
+    parser.add_argument("--big-size", default=f"{Sizes.big_width}x{Sizes.big_height}", help="WxH of the big job's frames")
     parser.add_argument("--liars", type=int, default=Sizes.liars)
     parser.add_argument("--abandoners", type=int, default=Sizes.abandoners)
     parser.add_argument("--good-shots", type=int, default=Sizes.good_shots)
@@ -38,8 +39,9 @@ def main() -> int:
     parser.add_argument("--address", default=None)
     parser.add_argument("--server-pid", type=int, default=None)
     args = parser.parse_args()
+    width, height = (int(v) for v in args.big_size.split("x"))
     sizes = Sizes(cycles=args.cycles, view_bytes=int(args.view_mib * MiB), slow_readers=args.slow_readers,
-                  big_frames=args.big_frames, liars=args.liars, abandoners=args.abandoners,
+                  big_frames=args.big_frames, big_width=width, big_height=height, liars=args.liars, abandoners=args.abandoners,
                   good_shots=args.good_shots)
     server = None
     if args.address:

@@ -50,9 +50,9 @@ print(json.dumps({"latencies": latencies, "lost": lost}))
 @dataclass
 class Sizes:
     """How hard each attack pushes (the defaults fit a loaded 2-core machine in about 30 s)."""
-    cycles: int = 20                 # submit+cancel cycles ...
+    cycles: int = 30                 # submit+cancel cycles ...
     view_bytes: int = 6 * MiB        # ... each with 4 views of this many bytes
-    slow_readers: int = 12           # sockets that attach to the big job and do not read
+    slow_readers: int = 20           # sockets that attach to the big job and do not read
     big_frames: int = 120            # the big finished job: raw frames of big_width x big_height
     big_width: int = 640
     big_height: int = 480
