@@ -295,6 +295,11 @@ def check_vec3(value, field: str, bound: float = MAX_COORD) -> list:
     return [check_float(x, f"{field}.{i}", -bound, bound) for i, x in enumerate(value)]
 
 
+def _close(values, expected, atol: float) -> bool:
+    """numpy.allclose(values, expected, rtol=1e-5, atol=atol) in plain Python."""
+    return all(abs(a - b) <= atol + 1e-5 * abs(b) for a, b in zip(values, expected))
+
+
 def _det3(m) -> float:
     return (m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
             + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]))
@@ -358,9 +363,10 @@ def check_camera(value, field: str) -> dict:
     K, pose = cam["K"], cam["world_to_camera"]
     if K[0][0] <= 0 or K[1][1] <= 0:
         _fail(f"{field}.K", "focal lengths K[0][0] and K[1][1] must be positive")
-    if K[0][1] != 0 or K[1][0] != 0 or K[2] != [0.0, 0.0, 1.0]:
+    # the tolerances of anix_core.cameras.Camera.from_dict (numpy's allclose), which the worker applies
+    if K[0][1] != 0 or K[1][0] != 0 or not _close(K[2], (0.0, 0.0, 1.0), 1e-8):
         _fail(f"{field}.K", "must be [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] (no skew)")
-    if any(abs(a - b) > 1e-6 for a, b in zip(pose[3], (0.0, 0.0, 0.0, 1.0))):
+    if not _close(pose[3], (0.0, 0.0, 0.0, 1.0), 1e-6):
         _fail(f"{field}.world_to_camera", "last row must be [0, 0, 0, 1]")
     rotation = [row[:3] for row in pose[:3]]
     (a, b, c), (d, e, f), (g, h, i) = rotation  # |R R^T - I| written out: 1024 cameras are checked per submit
