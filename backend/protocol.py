@@ -61,10 +61,11 @@ E_QUEUE_FULL = "queue_full"              # too many queued jobs (server-wide or 
 E_UNKNOWN_GENERATOR = "unknown_generator"
 E_GENERATOR_FAILED = "generator_failed"  # the generator raised; message says why
 E_WORKER_LOST = "worker_lost"            # the worker process died or stopped answering mid-job
+E_SERVER_STOPPED = "server_stopped"      # the server was stopped (SIGTERM) before the job ended
 E_INTERNAL = "internal"
 ERROR_CODES = (E_BAD_MESSAGE, E_UNSUPPORTED_VERSION, E_UNKNOWN_TYPE, E_INVALID_FIELD, E_TOO_LARGE,
                E_UNKNOWN_SCENE, E_UNKNOWN_JOB, E_BAD_OFFSET, E_HASH_MISMATCH, E_CACHE_FULL,
-               E_QUEUE_FULL, E_UNKNOWN_GENERATOR, E_GENERATOR_FAILED, E_WORKER_LOST, E_INTERNAL)
+               E_QUEUE_FULL, E_UNKNOWN_GENERATOR, E_GENERATOR_FAILED, E_WORKER_LOST, E_SERVER_STOPPED, E_INTERNAL)
 
 # Limits
 MiB = 1024 * 1024
@@ -86,6 +87,9 @@ MAX_NAME_CHARS = 64
 MAX_ID_CHARS = 64
 MIN_FPS, MAX_FPS = 1.0, 120.0
 MAX_HISTORY_FRAMES = 33                 # frames of the previous job a continuation starts from
+MAX_FRAME_PIXELS = 2**28                # num_frames * width * height: what one worker holds for a shot
+MAX_COORD = 10_000.0                    # |coordinate| in metres (positions, translations) and matrix entries
+MAX_FOCAL_PX = 1_000_000.0              # |K entries| in pixels
 MAX_SEED = 2**63 - 1
 
 HEARTBEAT_INTERVAL_S = 1.0              # both sides send something at least this often
@@ -105,13 +109,16 @@ LIMITS = {
     "max_scene_bytes": MAX_SCENE_BYTES, "max_frames": MAX_FRAMES, "min_side": MIN_SIDE,
     "max_side": MAX_SIDE, "max_pixels": MAX_PIXELS, "max_instruction_chars": MAX_INSTRUCTION_CHARS,
     "max_options": MAX_OPTIONS, "max_targets": MAX_TARGETS, "min_fps": MIN_FPS, "max_fps": MAX_FPS,
+    "max_frame_pixels": MAX_FRAME_PIXELS, "max_coord": MAX_COORD,
     "heartbeat_interval_s": HEARTBEAT_INTERVAL_S, "heartbeat_liveness": HEARTBEAT_LIVENESS,
 }
 
 PATH_OPTION_NAMES = ("model", "path", "dir", "file", "device")
 PATH_OPTION_SUFFIXES = ("_dir", "_path", "_file")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")       # matched with fullmatch: "$" would let a trailing newline through
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+SIMILARITY_TOLERANCE = 1e-4             # as anix_core.rotations: |Q^T Q - I| of a transform's rotation part
+ROTATION_TOLERANCE = 1e-3               # as anix_core.cameras: |R R^T - I| of a camera pose
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -140,8 +147,10 @@ def unpack_header(data: bytes) -> dict:
     if len(data) > MAX_HEADER_BYTES:
         raise ProtocolError(E_TOO_LARGE, "header", f"header is {len(data)} bytes, limit {MAX_HEADER_BYTES}")
     try:
-        header = msgpack.unpackb(bytes(data), raw=False, strict_map_key=True, ext_hook=_no_ext,
-                                 use_list=True)  # unpackb bounds every length by len(data)
+        header = msgpack.unpackb(bytes(data), raw=False, strict_map_key=True, ext_hook=_no_ext, use_list=True,
+                                 object_pairs_hook=_checked_map, list_hook=_checked_array)  # lengths bounded by len(data)
+    except _Refused as exc:
+        raise ProtocolError(E_BAD_MESSAGE, "header", str(exc)) from None
     except Exception as exc:  # msgpack raises a zoo of exception types on garbage
         raise ProtocolError(E_BAD_MESSAGE, "header", f"header is not valid msgpack ({type(exc).__name__})") from None
     if not isinstance(header, dict):
@@ -155,6 +164,39 @@ def unpack_header(data: bytes) -> dict:
     if not isinstance(kind, str):
         raise ProtocolError(E_INVALID_FIELD, "type", "missing or not a string")
     return header
+
+
+class _Refused(ValueError):
+    """A header outside the documented msgpack subset."""
+
+
+_TIMESTAMPS = "msgpack extension types (timestamps included) are not allowed"
+
+
+def _checked_map(pairs) -> dict:
+    """Every decoded map: string keys only, no timestamp values (msgpack decodes timestamps without
+    calling ext_hook)."""
+    for key, value in pairs:
+        if type(key) is not str:
+            raise _Refused(f"map keys must be strings, got {type(key).__name__}")
+        if type(value) is msgpack.Timestamp:
+            raise _Refused(_TIMESTAMPS)
+    return dict(pairs)
+
+
+def _checked_array(items: list) -> list:
+    if msgpack.Timestamp in map(type, items):
+        raise _Refused(_TIMESTAMPS)
+    return items
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?[\\/](?:[\w.@+~-]+[\\/])+[\w.@+~-]*")
+
+
+def redact_paths(text: str) -> str:
+    """`text` with every file path replaced by `<server path>`: error messages never show a
+    client where the server keeps its files."""
+    return _PATH.sub("<server path>", text)
 
 
 def message(kind: str, **fields: Any) -> dict:
@@ -214,33 +256,76 @@ def check_str(value, field: str, max_chars: int, choices=None, allow_empty: bool
 
 
 def check_sha256(value, field: str = "sha256") -> str:
-    if not isinstance(value, str) or not _SHA256.match(value):
+    if not isinstance(value, str) or not _SHA256.fullmatch(value):
         _fail(field, "must be 64 lowercase hex digits (sha256)")
     return value
 
 
+def is_sha256(value) -> bool:
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
+
+
 def check_job_id(value, field: str = "job") -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         _fail(field, "must be a job id string ([A-Za-z0-9_.:-], at most 64 characters)")
     return value
 
 
-def check_matrix(value, field: str, rows: int, cols: int) -> list:
-    """A rows x cols matrix as nested lists (row-major) of finite numbers."""
+def check_matrix(value, field: str, rows: int, cols: int, bound: float = MAX_COORD) -> list:
+    """A rows x cols matrix as nested lists (row-major) of numbers in [-bound, bound]."""
     if not isinstance(value, list) or len(value) != rows:
         _fail(field, f"must be a {rows}x{cols} matrix as a list of {rows} rows")
     out = []
     for r, row in enumerate(value):
         if not isinstance(row, list) or len(row) != cols:
             _fail(f"{field}.{r}", f"must be a row of {cols} numbers")
-        out.append([check_float(x, f"{field}.{r}.{c}") for c, x in enumerate(row)])
+        if all(type(x) is float or type(x) is int for x in row):  # the common case, without a name per entry
+            floats = [float(x) for x in row]
+            if all(-bound <= x <= bound for x in floats):  # NaN compares false
+                out.append(floats)
+                continue
+        out.append([check_float(x, f"{field}.{r}.{c}", -bound, bound) for c, x in enumerate(row)])
     return out
 
 
-def check_vec3(value, field: str) -> list:
+def check_vec3(value, field: str, bound: float = MAX_COORD) -> list:
+    """[x, y, z] of numbers in [-bound, bound] (metres for positions)."""
     if not isinstance(value, list) or len(value) != 3:
         _fail(field, "must be a list of 3 numbers")
-    return [check_float(x, f"{field}.{i}") for i, x in enumerate(value)]
+    return [check_float(x, f"{field}.{i}", -bound, bound) for i, x in enumerate(value)]
+
+
+def _close(values, expected, atol: float) -> bool:
+    """numpy.allclose(values, expected, rtol=1e-5, atol=atol) in plain Python."""
+    return all(abs(a - b) <= atol + 1e-5 * abs(b) for a, b in zip(values, expected))
+
+
+def _det3(m) -> float:
+    return (m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]))
+
+
+def _orthonormal_error(m) -> float:
+    """max |M^T M - I| of a 3x3 matrix."""
+    return max(abs(sum(m[k][i] * m[k][j] for k in range(3)) - (1.0 if i == j else 0.0))
+               for i in range(3) for j in range(3))
+
+
+def check_similarity(matrix: list, field: str) -> list:
+    """A 4x4 transform that is rotation (or mirror) x uniform scale + translation, last row
+    [0, 0, 0, 1]: what anix_core.rotations.decompose_similarity accepts (shear, non-uniform or
+    zero scale are refused here, at submit, not when the job runs)."""
+    if matrix[3] != [0.0, 0.0, 0.0, 1.0]:
+        _fail(field, "last row must be [0, 0, 0, 1]")
+    linear = [row[:3] for row in matrix[:3]]
+    scale = abs(_det3(linear)) ** (1.0 / 3.0)
+    if scale < 1e-6:
+        _fail(field, "has zero scale (the 3x3 part's determinant is 0)")
+    error = _orthonormal_error([[x / scale for x in row] for row in linear])
+    if error > SIMILARITY_TOLERANCE:
+        _fail(field, f"must be rotation + uniform scale + translation (a similarity); this one has shear or "
+                     f"non-uniform scale (orthogonality error {error:.2g}, limit {SIMILARITY_TOLERANCE:g})")
+    return matrix
 
 
 # --------------------------------------------------------------------------- message checks
@@ -271,12 +356,25 @@ def check_camera(value, field: str) -> dict:
         _fail(field, "must be a map with world_to_camera, K, width, height")
     cam = {
         "world_to_camera": check_matrix(value.get("world_to_camera"), f"{field}.world_to_camera", 4, 4),
-        "K": check_matrix(value.get("K"), f"{field}.K", 3, 3),
+        "K": check_matrix(value.get("K"), f"{field}.K", 3, 3, MAX_FOCAL_PX),
         "width": check_int(value.get("width"), f"{field}.width", MIN_SIDE, MAX_SIDE),
         "height": check_int(value.get("height"), f"{field}.height", MIN_SIDE, MAX_SIDE),
     }
-    if cam["K"][0][0] <= 0 or cam["K"][1][1] <= 0:
+    K, pose = cam["K"], cam["world_to_camera"]
+    if K[0][0] <= 0 or K[1][1] <= 0:
         _fail(f"{field}.K", "focal lengths K[0][0] and K[1][1] must be positive")
+    # the tolerances of anix_core.cameras.Camera.from_dict (numpy's allclose), which the worker applies
+    if K[0][1] != 0 or K[1][0] != 0 or not _close(K[2], (0.0, 0.0, 1.0), 1e-8):
+        _fail(f"{field}.K", "must be [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] (no skew)")
+    if not _close(pose[3], (0.0, 0.0, 0.0, 1.0), 1e-6):
+        _fail(f"{field}.world_to_camera", "last row must be [0, 0, 0, 1]")
+    rotation = [row[:3] for row in pose[:3]]
+    (a, b, c), (d, e, f), (g, h, i) = rotation  # |R R^T - I| written out: 1024 cameras are checked per submit
+    error = max(abs(a * a + b * b + c * c - 1.0), abs(d * d + e * e + f * f - 1.0), abs(g * g + h * h + i * i - 1.0),
+                abs(a * d + b * e + c * f), abs(a * g + b * h + c * i), abs(d * g + e * h + f * i))
+    if error > ROTATION_TOLERANCE or _det3(rotation) <= 0:
+        _fail(field, f"world_to_camera is not rigid: its rotation part must be orthonormal and right-handed "
+                     f"(error {error:.2g}, limit {ROTATION_TOLERANCE:g})")
     return cam
 
 
@@ -392,7 +490,9 @@ def check_view_blob(data, field: str) -> None:
     if head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
         _fail(field, "view must be a PNG file")
     width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    if not (1 <= width <= MAX_VIEW_SIDE and 1 <= height <= MAX_VIEW_SIDE):
+    if width == 0 or height == 0:
+        _fail(field, f"view is {width}x{height} pixels: a PNG has at least 1 pixel a side")
+    if width > MAX_VIEW_SIDE or height > MAX_VIEW_SIDE:
         _fail(field, f"view is {width}x{height} pixels, limit {MAX_VIEW_SIDE} per side", E_TOO_LARGE)
 
 
@@ -410,14 +510,19 @@ def check_submit(header: dict, blobs: list) -> dict:
     transform = req.get("transform")
     out["transform"] = (check_matrix(transform, "request.transform", 4, 4) if transform is not None
                         else [[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]])
-    if transform is not None and out["transform"][3] != [0.0, 0.0, 0.0, 1.0]:
-        _fail("request.transform", "last row must be [0, 0, 0, 1]")
+    if transform is not None:
+        check_similarity(out["transform"], "request.transform")
     out["num_frames"] = check_int(req.get("num_frames", 93), "request.num_frames", 1, MAX_FRAMES)
     out["fps"] = check_float(req.get("fps", 25.0), "request.fps", MIN_FPS, MAX_FPS)
     out["width"] = check_int(req.get("width", 832), "request.width", MIN_SIDE, MAX_SIDE)
     out["height"] = check_int(req.get("height", 480), "request.height", MIN_SIDE, MAX_SIDE)
     if out["width"] * out["height"] > MAX_PIXELS:
         _fail("request.width", f"width*height is {out['width'] * out['height']}, limit {MAX_PIXELS}", E_TOO_LARGE)
+    frame_pixels = out["num_frames"] * out["width"] * out["height"]
+    if frame_pixels > MAX_FRAME_PIXELS:
+        _fail("request.num_frames", f"num_frames*width*height is {frame_pixels}, limit {MAX_FRAME_PIXELS} (what one "
+              f"worker holds for a shot): at {out['width']}x{out['height']} at most "
+              f"{MAX_FRAME_PIXELS // (out['width'] * out['height'])} frames; split the shot with continue_from", E_TOO_LARGE)
     out["seed"] = check_int(req.get("seed", 0), "request.seed", 0, MAX_SEED)
     out["instruction"] = check_str(req.get("instruction", ""), "request.instruction", MAX_INSTRUCTION_CHARS)
     cameras = req.get("cameras")

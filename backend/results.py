@@ -12,6 +12,10 @@ the server stopped) is kept only as *lost*: its frames are deleted and asking fo
 Results of an ended job are kept at least `ttl_s` seconds after it ends; beyond that, or when
 the total exceeds `max_bytes` (oldest ended jobs first), they are removed. Stdlib only; what is
 read back is validated and never unpickled.
+
+Thread safety: the server calls the methods that touch the disk (add_job, mark_running,
+put_frame, mark_ended, expire) from its disk thread and the cheap lookups (count, frame_entry,
+indices, info, has, lost) from its event loop; one lock guards the tables, never a disk operation.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,109 +59,166 @@ class ResultStore:
         self._info: dict[str, dict] = {}                # job -> what the job left besides frames (end_anchor)
         self._meta: dict[str, dict] = {}                # job -> record fields (num_frames, generator, encoding, created)
         self._lost: dict[str, float] = {}               # job -> monotonic time it was found unfinished
+        self._lost_states: dict[str, str] = {}          # lost job -> "queued" or "running"
+        self._dropped: list[str] = []                   # jobs removed by expiry or the size bound, not yet taken
+        self._lock = threading.RLock()
         self.reloaded: list[dict] = self._reload()      # records of the ended jobs found on disk
 
     # ------------------------------------------------------------------ jobs
     def add_job(self, job_id: str, num_frames: int = 0, generator: str = "", encoding: str = "png") -> None:
-        (self.root / job_id).mkdir(exist_ok=True)
-        self._frames[job_id] = {}
-        self._bytes[job_id] = 0
-        self._meta[job_id] = {"num_frames": int(num_frames), "generator": generator, "encoding": encoding,
-                              "created": time.time()}
-        self._write_record(job_id, "queued", None)
+        """A new job (state queued): known at once, its record written now."""
+        self.register(job_id, num_frames, generator, encoding)
+        self.write_record(job_id, "queued")
+
+    def register(self, job_id: str, num_frames: int = 0, generator: str = "", encoding: str = "png") -> None:
+        """A new job in the tables only (no disk work); `write_record` puts it on disk."""
+        with self._lock:
+            self._frames[job_id] = {}
+            self._bytes[job_id] = 0
+            self._meta[job_id] = {"num_frames": int(num_frames), "generator": generator, "encoding": encoding,
+                                  "created": time.time()}
+
+    def write_record(self, job_id: str, state: str) -> None:
+        """(Re)write the record of a job that has not ended: `queued` or `running`, so a restart
+        says which it was."""
+        if not self.has(job_id):
+            return
+        try:
+            (self.root / job_id).mkdir(exist_ok=True)
+            self._write_record(job_id, state, None)
+        except OSError as exc:
+            self.log(f"cannot write the record of job {job_id} ({exc})")
 
     def put_frame(self, job_id: str, index: int, header: dict, data) -> None:
-        if job_id not in self._frames:
+        if not self.has(job_id):
             return
-        (self.root / job_id / f"{index:05d}.bin").write_bytes(data)
-        old = self._frames[job_id].get(index)
-        self._frames[job_id][index] = dict(header, size=len(data))
-        self._bytes[job_id] += len(data) - (old["size"] if old else 0)
+        folder = self.root / job_id
+        folder.mkdir(exist_ok=True)
+        (folder / f"{index:05d}.bin").write_bytes(data)
+        with self._lock:
+            if job_id not in self._frames:  # dropped while the frame was written
+                return
+            old = self._frames[job_id].get(index)
+            self._frames[job_id][index] = dict(header, size=len(data))
+            self._bytes[job_id] += len(data) - (old["size"] if old else 0)
         self.enforce_bound()
 
-    def frames(self, job_id: str, from_frame: int = 0):
-        """Yield (header, bytes) of the stored frames with index >= from_frame, in order."""
-        for index in sorted(i for i in self._frames.get(job_id, {}) if i >= from_frame):
-            path = self.root / job_id / f"{index:05d}.bin"
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                continue
-            yield _header(self._frames[job_id][index]), data
+    def frame_entry(self, job_id: str, index: int) -> tuple[dict, Path, int] | None:
+        """(event header, file, size in bytes) of a stored frame, or None."""
+        with self._lock:
+            stored = self._frames.get(job_id, {}).get(index)
+            if stored is None:
+                return None
+            return _header(stored), self.root / job_id / f"{index:05d}.bin", stored["size"]
+
+    def indices(self, job_id: str, from_frame: int = 0) -> list[int]:
+        """Indices of the stored frames of a job with index >= from_frame, in order."""
+        with self._lock:
+            return sorted(i for i in self._frames.get(job_id, {}) if i >= from_frame)
 
     def frame_files(self, job_id: str, last: int) -> list[tuple[dict, Path]]:
         """(header, file) of the job's last `last` stored frames, in index order."""
-        indices = sorted(self._frames.get(job_id, {}))[-last:] if last > 0 else []
-        return [(_header(self._frames[job_id][i]), self.root / job_id / f"{i:05d}.bin") for i in indices]
+        with self._lock:
+            indices = sorted(self._frames.get(job_id, {}))[-last:] if last > 0 else []
+            return [(_header(self._frames[job_id][i]), self.root / job_id / f"{i:05d}.bin") for i in indices]
 
     def set_info(self, job_id: str, **info) -> None:
         """Keep small facts about a job's result (e.g. the character's end anchor) with its frames."""
-        if job_id in self._frames:
-            self._info.setdefault(job_id, {}).update(info)
+        with self._lock:
+            if job_id in self._frames:
+                self._info.setdefault(job_id, {}).update(info)
 
     def info(self, job_id: str) -> dict:
-        return dict(self._info.get(job_id, {}))
+        with self._lock:
+            return dict(self._info.get(job_id, {}))
 
     def count(self, job_id: str) -> int:
-        return len(self._frames.get(job_id, {}))
+        with self._lock:
+            return len(self._frames.get(job_id, {}))
 
     def mark_ended(self, job_id: str, state: str = "done", terminal: dict | None = None) -> None:
         """The job ended: its TTL starts now and its final record is written."""
-        if job_id not in self._frames:
-            return
-        self._ended[job_id] = time.monotonic()
+        with self._lock:
+            if job_id not in self._frames:
+                return
+            self._ended[job_id] = time.monotonic()
         if state in ENDED_STATES:
             try:
+                (self.root / job_id).mkdir(exist_ok=True)
                 self._write_record(job_id, state, terminal)
             except OSError as exc:
                 self.log(f"cannot write the record of job {job_id} ({exc}); it will not survive a restart")
 
     def has(self, job_id: str) -> bool:
-        return job_id in self._frames
+        with self._lock:
+            return job_id in self._frames
 
     def lost(self, job_id: str) -> bool:
         """True for a job that was queued or running when the previous server stopped."""
-        return job_id in self._lost
+        with self._lock:
+            return job_id in self._lost
+
+    def lost_state(self, job_id: str) -> str:
+        """`queued` or `running`: what a lost job was when the previous server stopped ("" if unknown)."""
+        with self._lock:
+            return self._lost_states.get(job_id, "") if job_id in self._lost else ""
 
     def expire(self) -> list[str]:
         """Drop ended jobs older than ttl_s; returns their ids."""
         now = time.monotonic()
-        old = [j for j, t in self._ended.items() if now - t > self.ttl_s]
+        with self._lock:
+            old = [j for j, t in self._ended.items() if now - t > self.ttl_s]
+            gone = [j for j, t in self._lost.items() if now - t > self.ttl_s]
+            for job_id in gone:
+                self._lost.pop(job_id, None)
         for job_id in old:
             self._drop(job_id)
-        for job_id in [j for j, t in self._lost.items() if now - t > self.ttl_s]:
-            self._lost.pop(job_id, None)
+        for job_id in gone:
             shutil.rmtree(self.root / job_id, ignore_errors=True)
         return old
 
     def enforce_bound(self) -> list[str]:
         dropped = []
-        for job_id, _ in sorted(self._ended.items(), key=lambda kv: kv[1]):
-            if sum(self._bytes.values()) <= self.max_bytes:
-                break
+        while True:
+            with self._lock:
+                if sum(self._bytes.values()) <= self.max_bytes or not self._ended:
+                    break
+                job_id = min(self._ended, key=self._ended.get)
             self._drop(job_id)
             dropped.append(job_id)
         return dropped
 
+    def take_dropped(self) -> list[str]:
+        """Jobs removed (expired or over the size bound) since the last call."""
+        with self._lock:
+            dropped, self._dropped = self._dropped, []
+            return dropped
+
     def total_bytes(self) -> int:
-        return sum(self._bytes.values())
+        with self._lock:
+            return sum(self._bytes.values())
 
     def _drop(self, job_id: str) -> None:
+        with self._lock:
+            for table in (self._frames, self._bytes, self._ended, self._info, self._meta):
+                table.pop(job_id, None)
+            self._dropped.append(job_id)
         shutil.rmtree(self.root / job_id, ignore_errors=True)
-        for table in (self._frames, self._bytes, self._ended, self._info, self._meta):
-            table.pop(job_id, None)
 
     # ------------------------------------------------------------------ records
     def _write_record(self, job_id: str, state: str, terminal: dict | None, ended: float | None = None) -> None:
-        meta = self._meta.get(job_id, {})
+        with self._lock:
+            meta = dict(self._meta.get(job_id, {}))
+            info = dict(self._info.get(job_id, {}))
+            frames = [[i, h["encoding"], h["width"], h["height"], h["channels"], h["size"]]
+                      for i, h in sorted(self._frames.get(job_id, {}).items())]
         record = {
             "version": RECORD_VERSION, "job": job_id, "state": state,
             "created": meta.get("created", time.time()),
             "ended": ended if ended is not None else (time.time() if state in ENDED_STATES else None),
             "num_frames": meta.get("num_frames", 0), "generator": meta.get("generator", ""),
-            "encoding": meta.get("encoding", "png"), "terminal": terminal, "info": self._info.get(job_id, {}),
-            "frames": [[i, h["encoding"], h["width"], h["height"], h["channels"], h["size"]]
-                       for i, h in sorted(self._frames.get(job_id, {}).items())],
+            "encoding": meta.get("encoding", "png"), "terminal": terminal, "info": info, "frames": frames,
+            "was": meta.get("was"),
         }
         path = self.root / job_id / RECORD
         tmp = path.with_name(RECORD + ".tmp")
@@ -189,8 +251,11 @@ class ResultStore:
                     if f.name != RECORD:
                         _remove(f)
                 self._lost[job_id] = now - max(0.0, now_wall - ended)
+                was = record["state"] if record["state"] != "lost" else record.get("was")
+                self._lost_states[job_id] = was if was in ("queued", "running") else ""
                 if record["state"] != "lost":
                     self._meta[job_id] = {k: record[k] for k in ("num_frames", "generator", "encoding", "created")}
+                    self._meta[job_id]["was"] = record["state"]
                     try:
                         self._write_record(job_id, "lost", None, ended=now_wall)
                     except OSError:

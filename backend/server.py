@@ -5,12 +5,17 @@ queue holds the rest) and Paranoid Pirate heartbeats both ways (clients and work
 quiet are noticed; a worker that dies mid-job ends that job with `worker_lost` and is replaced).
 The server process imports no torch: the work happens in the workers.
 
+The event loop never waits on the disk: frame and chunk writes, records and expiry run on one
+disk thread (in order), attach replays read frames on reader threads, and the loop only moves
+bounded messages between sockets and per-client queues bounded in bytes (backend.outbox).
+
     python -m backend.server --bind tcp://127.0.0.1:5555 [--workers 1] [--keys DIR] ...
 """
 from __future__ import annotations
 
 import argparse
 import os
+import queue
 import secrets
 import shutil
 import signal
@@ -19,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +32,9 @@ import zmq
 
 from . import protocol as P
 from .auth import check_bind_allowed, start_server_auth
-from .cache import SceneCache, parse_size
+from .cache import PARTIAL_STALE_S, SceneCache, parse_size
 from .generation import available_generators, check_anix_model, default_generator
+from .outbox import Outboxes
 from .ray_front import add_ray_arguments
 from .ray_front import prepare as prepare_ray_workers
 from .results import ResultStore
@@ -39,6 +46,16 @@ WORKER_SILENCE_S = 10.0       # a worker that sends nothing for this long is kil
 WORKER_START_S = 120.0        # a worker must say `ready` within this
 CANCEL_GRACE_S = 15.0         # a running job must acknowledge cancel within this, else its worker is killed
 TICK_S = 0.05
+MAX_QUEUED_VIEW_BYTES = 256 * P.MiB          # view blobs of queued jobs, all clients together
+MAX_QUEUED_VIEW_BYTES_PER_CLIENT = 64 * P.MiB
+CLIENT_SEND_BYTES = 16 * P.MiB               # bytes on their way to one client: queued, being read, with ZeroMQ
+TOTAL_SEND_BYTES = 128 * P.MiB               # ... to all clients together
+CLIENT_ZMQ_WINDOW = 4 * P.MiB                # of which with ZeroMQ at once (or one larger message)
+CLIENT_SNDHWM = 2                            # messages in ZeroMQ's pipe to one client
+CLIENT_RCVHWM = 2                            # messages ZeroMQ reads ahead from one client
+MAX_CHUNKS_IN_FLIGHT = 2                     # put_scene chunks of one client being written at once
+DISK_BACKLOG_BYTES = 256 * P.MiB             # bytes waiting for the disk thread; beyond, workers wait
+STOP_FLUSH_S = 2.0                           # on SIGTERM, time to tell clients their jobs ended
 VIEW_GENERATORS = ("blockout", "anix")  # generators that draw the character from its four views
 
 
@@ -56,7 +73,21 @@ class Job:
     worker: "WorkerHandle | None" = None
     terminal: dict | None = None       # the terminal event header, replayed on attach
     cancel_requested: float | None = None
+    cancel_reason: str = "cancel requested"
     frames_ready: int = 0
+    blob_bytes: int = 0                # bytes of `blobs`, counted against the queued-view bounds
+    recorded: bool = True              # its record is on disk (a job is accepted and started only then)
+    writing: set = field(default_factory=set)  # frame indices received, not yet on disk
+
+
+@dataclass
+class Replay:
+    """Stored frames going to a job's subscriber from disk (attach, or live frames it was too
+    slow to take), one read at a time within its send budget; then the terminal event."""
+    job: Job
+    ident: bytes
+    indices: list                      # sorted frame indices still to send
+    reading: int = 0                   # bytes of the read in flight (reserved in the outbox)
 
 
 @dataclass
@@ -96,7 +127,11 @@ class Server:
         self.front = self.context.socket(zmq.ROUTER)
         self.front.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_PART_BYTES)
         self.front.linger = 0
-        self.front.sndhwm = 2000  # beyond this a slow reader loses frames; clients fetch them again by attach
+        # ZeroMQ's flow control: a full pipe to a client refuses the send (EAGAIN) rather than
+        # queueing; what waits beyond it is in self.outboxes, bounded in bytes
+        self.front.sndhwm = CLIENT_SNDHWM
+        self.front.rcvhwm = CLIENT_RCVHWM
+        self.front.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.front.ipv6 = "[" in bind
         self.auth = start_server_auth(self.context, self.front, keys) if keys else None
         try:
@@ -109,6 +144,21 @@ class Server:
         self.back.linger = 0
         self.back_address = f"ipc://{self._tmp}/workers"
         self.back.bind(self.back_address)
+        self.outboxes = Outboxes(self.front, CLIENT_SEND_BYTES, TOTAL_SEND_BYTES, CLIENT_ZMQ_WINDOW)
+        self.disk = ThreadPoolExecutor(1, thread_name_prefix="anix-disk")    # writes, in submission order
+        self.reads = ThreadPoolExecutor(2, thread_name_prefix="anix-read")   # attach replays
+        self._completed: queue.SimpleQueue = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self.disk_backlog = 0           # bytes handed to the disk thread, not yet written
+        self.uploading: dict[bytes, int] = {}   # client -> put_scene chunks being written
+        self.replays: dict[tuple, Replay] = {}  # (job id, client) -> frames going to that client from disk
+        self.queued_view_bytes = 0
+        # render_backend values the workers can honour; None until a worker says (a machine
+        # without the NVIDIA driver, or --device cpu, has no gsplat)
+        no_cuda = device == "cpu" or (sys.platform.startswith("linux") and not Path("/proc/driver/nvidia/version").exists())
+        self.render_backends: list[str] | None = ["auto", "cpu"] if no_cuda else None
         self.jobs: dict[str, Job] = {}
         for record in self.results.reloaded:
             self._restore_job(record)
@@ -117,7 +167,6 @@ class Server:
         self.workers: list[WorkerHandle] = []
         self.idle: deque[WorkerHandle] = deque()
         self.clients: dict[bytes, float] = {}       # routing id -> last heard
-        self.client_sent: dict[bytes, float] = {}   # routing id -> last sent
         self.stopping = False
         self._last_worker_beat = 0.0
         self._last_housekeeping = 0.0
@@ -143,16 +192,71 @@ class Server:
         poller = zmq.Poller()
         poller.register(self.front, zmq.POLLIN)
         poller.register(self.back, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        back_paused = False
         try:
             while not self.stopping:
-                ready = dict(poller.poll(int(TICK_S * 1000)))
-                if self.back in ready:
+                ready = dict(poller.poll(10 if self.outboxes.pending() else int(TICK_S * 1000)))
+                self._run_completions()
+                # workers wait (their pipes fill) while the disk thread is behind by more than the backlog bound
+                if back_paused != (self.disk_backlog > DISK_BACKLOG_BYTES):
+                    back_paused = not back_paused
+                    if back_paused:
+                        poller.unregister(self.back)
+                    else:
+                        poller.register(self.back, zmq.POLLIN)
+                        for w in self.workers:  # the silence was ours
+                            w.last_heard = max(w.last_heard, time.monotonic())
+                if self.back in ready and not back_paused:
                     self._drain(self.back, self._on_worker_message)
                 if self.front in ready:
-                    self._drain(self.front, self._on_client_message)
-                self._tick()
+                    self._drain(self.front, self._on_client_message, limit=64)
+                self.outboxes.flush()
+                self._pump_replays()
+                self._tick(check_silence=not back_paused)
         finally:
-            self.close()
+            try:
+                self._stop_jobs()
+            finally:
+                self.close()
+
+    # ------------------------------------------------------------------ threads
+    def _in_thread(self, pool, fn, *args, then=None, nbytes: int = 0):
+        """Run fn(*args) on `pool`; then(future) runs later on the event loop."""
+        self.disk_backlog += nbytes if pool is self.disk else 0
+
+        def finished(future, _nbytes=nbytes if pool is self.disk else 0):
+            self._completed.put((then, future, _nbytes))
+            try:
+                os.write(self._wake_w, b"x")
+            except (BlockingIOError, OSError):
+                pass  # the pipe is full: the loop is awake anyway
+
+        pool.submit(fn, *args).add_done_callback(finished)
+
+    def _on_disk(self, fn, *args, then=None, nbytes: int = 0):
+        self._in_thread(self.disk, fn, *args, then=then, nbytes=nbytes)
+
+    def _run_completions(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+        while True:
+            try:
+                then, future, nbytes = self._completed.get_nowait()
+            except queue.Empty:
+                return
+            self.disk_backlog -= nbytes
+            if then is not None:
+                try:
+                    then(future)
+                except Exception as exc:  # noqa: BLE001 - a failed follow-up must not stop the server
+                    print(f"anix serve: internal error after disk work ({type(exc).__name__}: {exc})", file=sys.stderr)
+            elif future.exception() is not None:
+                exc = future.exception()
+                print(f"anix serve: disk work failed ({type(exc).__name__}: {exc})", file=sys.stderr)
 
     def _drain(self, socket, handler, limit: int = 256) -> None:
         for _ in range(limit):
@@ -162,21 +266,42 @@ class Server:
                 return
             handler(frames)
 
+    def _stop_jobs(self) -> None:
+        """On SIGTERM: every queued or running job ends with `server_stopped` (clients hear it,
+        the records say so, so a restart on the same cache reports each precisely)."""
+        for job in list(self.jobs.values()):
+            if job.state in ("queued", "running"):
+                self._end_job(job, "failed", P.message(
+                    P.ERROR, job=job.id, code=P.E_SERVER_STOPPED, field="",
+                    message=f"the server stopped while this job was {job.state}, after {job.frames_ready} of "
+                            f"{job.request['num_frames']} frames; the job was not finished. Frames already made stay "
+                            "available (attach) if the server restarts on the same cache; submit the shot again."))
+        deadline = time.monotonic() + STOP_FLUSH_S
+        while self.outboxes.pending() and time.monotonic() < deadline:
+            self.outboxes.flush()
+            time.sleep(0.01)
+        self.reads.shutdown(wait=False, cancel_futures=True)
+        self.disk.shutdown(wait=True)  # the records are written before the process goes
+
     def close(self) -> None:
-        for w in self.workers:
+        if hasattr(self, "reads"):
+            self.reads.shutdown(wait=False, cancel_futures=True)
+            self.disk.shutdown(wait=True)
+        workers = getattr(self, "workers", [])
+        for w in workers:
             if w.ident is not None and w.proc.poll() is None:
                 try:
                     self.back.send_multipart([w.ident, P.pack(P.message("stop"))], zmq.NOBLOCK)
                 except zmq.ZMQError:
                     pass
         deadline = time.monotonic() + 3.0
-        for w in self.workers:
+        for w in workers:
             try:
                 w.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 w.proc.kill()
                 w.proc.wait()
-        self.workers.clear()
+        workers.clear()
         if self.auth is not None:
             self.auth.stop()
             self.auth = None
@@ -184,6 +309,13 @@ class Server:
             if s is not None:
                 s.close(linger=0)
         self.context.term()
+        for fd in (getattr(self, "_wake_r", None), getattr(self, "_wake_w", None)):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._wake_r = self._wake_w = None
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     # ------------------------------------------------------------------ workers
@@ -214,6 +346,9 @@ class Server:
                 return
             handle.ident = ident
             handle.last_heard = time.monotonic()
+            backends = header.get("render_backends")
+            if isinstance(backends, list) and all(isinstance(b, str) for b in backends):
+                self.render_backends = backends
             if handle not in self.idle and handle.job is None:
                 self.idle.append(handle)
             return
@@ -228,9 +363,7 @@ class Server:
         if kind == P.FRAME:
             event = P.message(P.FRAME, job=job.id, index=header["index"], encoding=header["encoding"],
                               width=header["width"], height=header["height"], channels=header["channels"])
-            self.results.put_frame(job.id, header["index"], event, frames[2].buffer)
-            job.frames_ready = self.results.count(job.id)
-            self._send_client(job.client, event, frames[2])
+            self._store_frame(job, event, frames[2])
         elif kind == P.PROGRESS:
             self._send_client(job.client, P.message(P.PROGRESS, job=job.id, stage=header["stage"],
                                                     done=header["done"], total=header["total"]))
@@ -245,21 +378,43 @@ class Server:
                                                  warnings=_warnings(header.get("warnings")), **anchors))
         elif kind == P.ERROR:
             self._end_job(job, "failed", P.message(P.ERROR, job=job.id, code=header.get("code", P.E_INTERNAL),
-                                                   field=header.get("field", ""), message=header.get("message", "")))
-        elif kind == P.CANCELLED:
-            self._end_job(job, "cancelled", P.message(P.CANCELLED, job=job.id, reason=header.get("reason", "cancelled"),
+                                                   field=header.get("field", ""),
+                                                   message=P.redact_paths(str(header.get("message", "")))))
+        elif kind == P.CANCELLED:  # the reason is the server's: it knows why it asked
+            self._end_job(job, "cancelled", P.message(P.CANCELLED, job=job.id, reason=job.cancel_reason,
                                                       frames_ready=job.frames_ready))
+
+    def _store_frame(self, job: Job, event: dict, blob) -> None:
+        """A frame from a worker: written to the result store on the disk thread, and sent to the
+        subscriber now, or later from disk when it is too slow to take it."""
+        index = event["index"]
+        if index in job.writing or self.results.frame_entry(job.id, index) is not None:
+            return  # a worker that repeats a frame: the first one stands
+        job.writing.add(index)
+        job.frames_ready += 1
+
+        def written(future, job=job, index=index):
+            job.writing.discard(index)
+            if future.exception() is not None:
+                print(f"anix serve: cannot store frame {index} of job {job.id} ({future.exception()})", file=sys.stderr)
+
+        self._on_disk(self.results.put_frame, job.id, index, event, blob.buffer, then=written, nbytes=len(blob))
+        replay = self.replays.get((job.id, job.client))
+        if replay is not None:
+            self._add_to_replay(replay, index)
+        elif not self.outboxes.send(job.client, [P.pack(event), blob.buffer]):
+            self._add_to_replay(self._replay_for(job), index)  # too slow to take it now: from disk later
 
     def _release_worker(self, handle: WorkerHandle) -> None:
         handle.job = None
         if handle in self.workers and handle.proc.poll() is None and handle not in self.idle:
             self.idle.append(handle)
 
-    def _check_workers(self, now: float) -> None:
+    def _check_workers(self, now: float, check_silence: bool = True) -> None:
         for w in list(self.workers):
             code = w.proc.poll()
-            silent = (w.ident is not None and now - w.last_heard > WORKER_SILENCE_S) or \
-                     (w.ident is None and now - w.started > WORKER_START_S)
+            silent = check_silence and (w.ident is not None and now - w.last_heard > WORKER_SILENCE_S) or \
+                (w.ident is None and now - w.started > WORKER_START_S)
             late_cancel = w.job is not None and w.job.cancel_requested is not None and \
                 now - w.job.cancel_requested > CANCEL_GRACE_S
             if code is None and (silent or late_cancel):
@@ -273,7 +428,7 @@ class Server:
             job = w.job
             if job is not None:
                 if job.cancel_requested is not None:
-                    self._end_job(job, "cancelled", P.message(P.CANCELLED, job=job.id, reason="cancel requested",
+                    self._end_job(job, "cancelled", P.message(P.CANCELLED, job=job.id, reason=job.cancel_reason,
                                                               frames_ready=job.frames_ready))
                 else:
                     self._end_job(job, "failed", P.message(
@@ -286,7 +441,7 @@ class Server:
             self._spawn_worker()
 
     def _dispatch(self) -> None:
-        while self.queue and self.idle:
+        while self.queue and self.idle and self.queue[0].recorded and not self._history_pending(self.queue[0]):
             job = self.queue.popleft()
             worker = self.idle.popleft()
             scene_path = self.cache.path(job.request["scene"])
@@ -308,8 +463,14 @@ class Server:
             header = P.message("job", job=job.id, request=job.request, generator=job.generator,
                                scene_path=str(scene_path) if scene_path else "", continuation=continuation)
             self.back.send_multipart([worker.ident, P.pack(header), *job.blobs], copy=False)
-            job.blobs = []
+            self._free_blobs(job)
+            self._on_disk(self.results.write_record, job.id, "running")  # a restart says "was running"
             self._send_client(job.client, P.message(P.PROGRESS, job=job.id, stage="queued", done=1, total=1))
+
+    def _history_pending(self, job: Job) -> bool:
+        """True while frames of the job it continues are still on their way to disk (it waits for them)."""
+        prev = self.jobs.get(job.request["options"].get("continue_from") or "")
+        return prev is not None and bool(prev.writing)
 
     # ------------------------------------------------------------------ jobs
     def _end_job(self, job: Job, state: str, event: dict) -> None:
@@ -318,13 +479,79 @@ class Server:
         if job in self.queue:
             self.queue.remove(job)
         job.state, job.ended, job.terminal = state, time.monotonic(), event
+        self._free_blobs(job)  # however the job ends: a cancelled queued job frees its views now
         if job.worker is not None:
             self._release_worker(job.worker)
             job.worker = None
         self.cache.unpin(job.request["scene"])
-        self.results.mark_ended(job.id, state, event)
-        self._send_client(job.client, event)
+        self._on_disk(self.results.mark_ended, job.id, state, event)  # after its frames: the disk thread keeps order
+        if (job.id, job.client) not in self.replays:  # else the replay sends it after the frames it still owes
+            self.outboxes.send(job.client, [P.pack(event)], droppable=False)
 
+    def _free_blobs(self, job: Job) -> None:
+        self.queued_view_bytes -= job.blob_bytes
+        job.blobs, job.blob_bytes = [], 0
+
+    def _client_view_bytes(self, ident: bytes) -> int:
+        return sum(j.blob_bytes for j in self.queue if j.client == ident)
+
+    # ------------------------------------------------------------------ replays (attach, slow readers)
+    def _replay_for(self, job: Job) -> Replay:
+        """The replay to the job's subscriber (made when there is none)."""
+        key = (job.id, job.client)
+        if key not in self.replays:
+            self.replays[key] = Replay(job=job, ident=job.client, indices=[])
+        return self.replays[key]
+
+    def _add_to_replay(self, replay: Replay, index: int) -> None:
+        if index not in replay.indices:
+            replay.indices.append(index)
+            replay.indices.sort()
+
+    def _pump_replays(self) -> None:
+        for replay in list(self.replays.values()):
+            if not replay.reading:
+                self._replay_next(replay)
+
+    def _replay_next(self, replay: Replay) -> None:
+        """Start reading the replay's next frame when its client has room for it; at the end,
+        the terminal event of an ended job."""
+        job = replay.job
+        key = (job.id, replay.ident)
+        if self.replays.get(key) is not replay:
+            return
+        while replay.indices:
+            index = replay.indices[0]
+            entry = self.results.frame_entry(job.id, index)
+            if entry is None:
+                if index in job.writing:
+                    return  # still on its way to disk
+                replay.indices.pop(0)  # gone (its results expired)
+                continue
+            header, path, size = entry
+            if self.outboxes.room(replay.ident) < size + 4096 and not self.outboxes.idle(replay.ident):
+                return  # the client has not read what it has yet (or others hold the total)
+            replay.indices.pop(0)
+            replay.reading = size + 1
+            self.outboxes.reserve(replay.ident, replay.reading)
+            self._in_thread(self.reads, _read_file, path,
+                            then=lambda future, r=replay, h=header: self._replay_read(r, h, future))
+            return
+        del self.replays[key]
+        if job.terminal is not None:  # an ended job: its terminal event after every frame
+            self.outboxes.send(replay.ident, [P.pack(job.terminal)], droppable=False)
+
+    def _replay_read(self, replay: Replay, header: dict, future) -> None:
+        self.outboxes.release(replay.ident, replay.reading)
+        replay.reading = 0
+        key = (replay.job.id, replay.ident)
+        if self.replays.get(key) is not replay:
+            return  # the same client attached again: its new replay goes on
+        if future.exception() is None:
+            if not self.outboxes.send(replay.ident, [P.pack(header), future.result()], droppable=False):
+                del self.replays[key]  # the client is gone
+                return
+        self._replay_next(replay)
     def _continuation(self, prev_id: str) -> dict:
         """What a job continuing `prev_id` starts from: its end anchor and its last frames (files
         of the result store, read by the worker on this machine). ProtocolError naming
@@ -332,7 +559,7 @@ class Server:
         field_ = "request.options.continue_from"
         prev = self.jobs.get(prev_id)
         if self.results.lost(prev_id):
-            raise P.ProtocolError(P.E_UNKNOWN_JOB, field_, _lost_message(prev_id))
+            raise P.ProtocolError(P.E_UNKNOWN_JOB, field_, _lost_message(prev_id, self.results.lost_state(prev_id)))
         if prev is None or not self.results.has(prev_id):
             raise P.ProtocolError(P.E_UNKNOWN_JOB, field_, f"no job {prev_id} to continue from: unknown here, or its "
                                   f"results expired ({self.results.ttl_s:g} s after it ended); generate that shot again")
@@ -351,6 +578,7 @@ class Server:
             self._end_job(job, "cancelled", P.message(P.CANCELLED, job=job.id, reason=reason, frames_ready=0))
         elif job.state == "running" and job.cancel_requested is None:
             job.cancel_requested = time.monotonic()
+            job.cancel_reason = reason
             if job.worker is not None and job.worker.ident is not None:
                 self.back.send_multipart([job.worker.ident, P.pack(P.message("cancel", job=job.id))])
 
@@ -363,13 +591,10 @@ class Server:
             return 0
 
     # ------------------------------------------------------------------ clients
-    def _send_client(self, ident: bytes, header: dict, blob=None) -> None:
-        parts = [ident, P.pack(header)] + ([blob] if blob is not None else [])
-        try:
-            self.front.send_multipart(parts, zmq.NOBLOCK, copy=False)
-            self.client_sent[ident] = time.monotonic()
-        except zmq.ZMQError:
-            pass  # peer gone or its queue full: it can attach again and get the frames from disk
+    def _send_client(self, ident: bytes, header: dict) -> None:
+        """A reply or a non-terminal event; dropped when the client is over its send bound (it
+        does not read) or gone."""
+        self.outboxes.send(ident, [P.pack(header)])
 
     def _reply_error(self, ident: bytes, req, code: str, field_: str, message: str, job: str | None = None) -> None:
         self._send_client(ident, P.message(P.ERROR, req=req, job=job, code=code, field=field_, message=message))
@@ -395,12 +620,25 @@ class Server:
             print(f"anix serve: internal error on a {type(exc).__name__}: {exc}", file=sys.stderr)
             self._reply_error(ident, req, P.E_INTERNAL, "", f"internal error: {type(exc).__name__}")
 
+    def _reply_future_error(self, ident: bytes, req, future) -> bool:
+        """Answer the error of disk work done for a request, if it failed; True when it did."""
+        exc = future.exception()
+        if exc is None:
+            return False
+        if isinstance(exc, P.ProtocolError):
+            self._reply_error(ident, req, exc.code, exc.field, exc.message)
+        else:
+            print(f"anix serve: disk work for a request failed ({type(exc).__name__}: {exc})", file=sys.stderr)
+            self._reply_error(ident, req, P.E_INTERNAL, "", P.redact_paths(f"internal error: {type(exc).__name__}: {exc}"))
+        return True
+
     def _on_hello(self, ident, req, header, blobs):
         self._send_client(ident, P.message(
             P.WELCOME, req=req, server="anix", server_version=SERVER_VERSION, protocol=P.PROTOCOL_VERSION,
             generators=self.generators, default_generator=self.default_generator, limits=P.LIMITS,
             generator_options={name: P.GENERATOR_OPTIONS[name] for name in self.generators if name in P.GENERATOR_OPTIONS},
-            workers=self.num_workers, client_timeout_s=self.client_timeout_s, result_ttl_s=self.results.ttl_s))
+            workers=self.num_workers, client_timeout_s=self.client_timeout_s, result_ttl_s=self.results.ttl_s,
+            worker_silence_s=WORKER_SILENCE_S, upload_stale_s=PARTIAL_STALE_S))
 
     def _on_ping(self, ident, req, header, blobs):
         self._send_client(ident, P.message(P.PONG, req=req))
@@ -419,9 +657,26 @@ class Server:
 
     def _on_put_scene(self, ident, req, header, blobs):
         f = P.check_put_scene(header, blobs)
-        offset = self.cache.put_chunk(f["sha256"], f["size"], f["offset"], f["ext"], blobs[0])
-        self._send_client(ident, P.message(P.SCENE_ACK, req=req, sha256=f["sha256"], offset=offset,
-                                           complete=offset == f["size"]))
+        if self.uploading.get(ident, 0) >= MAX_CHUNKS_IN_FLIGHT:
+            raise P.ProtocolError(P.E_QUEUE_FULL, "chunk", f"{MAX_CHUNKS_IN_FLIGHT} chunks of this client are being "
+                                  "written; send the next chunk after the scene_ack of an earlier one")
+        if self.disk_backlog > DISK_BACKLOG_BYTES:
+            raise P.ProtocolError(P.E_QUEUE_FULL, "chunk", "the server's disk is behind; send the chunk again shortly")
+        self.uploading[ident] = self.uploading.get(ident, 0) + 1
+
+        def written(future):
+            left = self.uploading.get(ident, 1) - 1
+            if left > 0:
+                self.uploading[ident] = left
+            else:
+                self.uploading.pop(ident, None)
+            if not self._reply_future_error(ident, req, future):
+                offset = future.result()
+                self._send_client(ident, P.message(P.SCENE_ACK, req=req, sha256=f["sha256"], offset=offset,
+                                                   complete=offset == f["size"]))
+
+        self._on_disk(self.cache.put_chunk, f["sha256"], f["size"], f["offset"], f["ext"], blobs[0], ident,
+                      then=written, nbytes=len(blobs[0]))
 
     def _on_submit(self, ident, req, header, blobs):
         request = P.check_submit(header, blobs)
@@ -435,6 +690,13 @@ class Server:
             what = f"generator {generator!r}" if generator in VIEW_GENERATORS else "the character_box overlay"
             raise P.ProtocolError(P.E_INVALID_FIELD, "request.views",
                                   f"{what} needs all four character views; missing: {', '.join(missing)}")
+        backend = request["options"].get("render_backend")
+        if backend and self.render_backends is not None and backend not in self.render_backends:
+            raise P.ProtocolError(P.E_INVALID_FIELD, "request.options.render_backend",
+                                  f"render_backend {backend!r} is not available on this server (it needs CUDA and gsplat); "
+                                  f"use one of {', '.join(self.render_backends)}")
+        if generator in VIEW_GENERATORS or request["options"].get("overlay") == "character_box":
+            _check_plan(request)
         if request["options"].get("continue_from"):
             self._continuation(request["options"]["continue_from"])
         if generator != "pattern" and self.cache.path(request["scene"]) is None:
@@ -443,23 +705,37 @@ class Server:
             raise P.ProtocolError(P.E_QUEUE_FULL, "", f"{MAX_QUEUED_JOBS} jobs are queued; retry later")
         if sum(1 for j in self.queue if j.client == ident) >= MAX_QUEUED_PER_CLIENT:
             raise P.ProtocolError(P.E_QUEUE_FULL, "", f"this client already has {MAX_QUEUED_PER_CLIENT} queued jobs")
+        view_bytes = sum(len(b) for b in blobs)
+        if self._client_view_bytes(ident) + view_bytes > MAX_QUEUED_VIEW_BYTES_PER_CLIENT:
+            raise P.ProtocolError(P.E_QUEUE_FULL, "", f"this client's queued jobs carry {self._client_view_bytes(ident)} "
+                                  f"bytes of views; with this one over the limit of {MAX_QUEUED_VIEW_BYTES_PER_CLIENT}")
+        if self.queued_view_bytes + view_bytes > MAX_QUEUED_VIEW_BYTES:
+            raise P.ProtocolError(P.E_QUEUE_FULL, "", f"queued jobs carry {self.queued_view_bytes} bytes of views; with "
+                                  f"this one over the server's limit of {MAX_QUEUED_VIEW_BYTES}; retry later")
         request["generator"] = generator
         job = Job(id="j" + secrets.token_hex(8), client=ident, request=request,
-                  blobs=[bytes(b) for b in blobs], generator=generator)
+                  blobs=list(blobs), generator=generator, blob_bytes=view_bytes, recorded=False)  # received frames, not copies
+        self.queued_view_bytes += view_bytes
         self.jobs[job.id] = job
         self.cache.pin(request["scene"])
         self.cache.touch(request["scene"])
-        self.results.add_job(job.id, num_frames=request["num_frames"], generator=generator, encoding=request["encoding"])
+        self.results.register(job.id, num_frames=request["num_frames"], generator=generator, encoding=request["encoding"])
         self.queue.append(job)
-        self._send_client(ident, P.message(P.ACCEPTED, req=req, job=job.id, queue_position=len(self.queue),
-                                           generator=generator, num_frames=request["num_frames"]))
-        self._dispatch()
+
+        def recorded(future):  # accepted once a restart would know of it
+            job.recorded = True
+            self._send_client(ident, P.message(P.ACCEPTED, req=req, job=job.id,
+                                               queue_position=max(1, self._queue_position(job)),
+                                               generator=generator, num_frames=request["num_frames"]))
+            self._dispatch()
+
+        self._on_disk(self.results.write_record, job.id, "queued", then=recorded)
 
     def _job(self, header) -> Job:
         job_id = P.check_job_ref(header)["job"]
         job = self.jobs.get(job_id)
         if job is None and self.results.lost(job_id):
-            raise P.ProtocolError(P.E_UNKNOWN_JOB, "job", _lost_message(job_id))
+            raise P.ProtocolError(P.E_UNKNOWN_JOB, "job", _lost_message(job_id, self.results.lost_state(job_id)))
         if job is None:
             raise P.ProtocolError(P.E_UNKNOWN_JOB, "job", f"no job {job_id} (unknown, or its results expired)")
         return job
@@ -483,19 +759,19 @@ class Server:
         job.client = ident
         self._send_client(ident, P.message(P.ATTACHED, req=req, job=job.id, state=job.state, frames_ready=job.frames_ready,
                                            num_frames=job.request["num_frames"], from_frame=f["from_frame"]))
-        for event, data in self.results.frames(job.id, f["from_frame"]):
-            self._send_client(ident, event, data)
-        if job.terminal is not None:
-            self._send_client(ident, job.terminal)
+        # stored frames (and those still on their way to disk) stream from disk as the client reads them
+        indices = set(self.results.indices(job.id, f["from_frame"])) | {i for i in job.writing if i >= f["from_frame"]}
+        self.replays[(job.id, ident)] = replay = Replay(job=job, ident=ident, indices=sorted(indices))
+        self._replay_next(replay)
 
     _handlers = {P.HELLO: _on_hello, P.PING: _on_ping, P.HEARTBEAT: _on_heartbeat, P.HAS_SCENE: _on_has_scene,
                  P.PUT_SCENE: _on_put_scene, P.SUBMIT: _on_submit, P.CANCEL: _on_cancel, P.STATUS: _on_status,
                  P.ATTACH: _on_attach}
 
     # ------------------------------------------------------------------ timers
-    def _tick(self) -> None:
+    def _tick(self, check_silence: bool = True) -> None:
         now = time.monotonic()
-        self._check_workers(now)
+        self._check_workers(now, check_silence)
         self._dispatch()
         if now - self._last_worker_beat >= P.HEARTBEAT_INTERVAL_S:
             self._last_worker_beat = now
@@ -504,7 +780,7 @@ class Server:
                     self.back.send_multipart([w.ident, P.pack(P.message(P.HEARTBEAT))])
             active = {j.client for j in self.jobs.values() if j.state in ("queued", "running")}
             for ident in active:
-                if now - self.client_sent.get(ident, 0.0) >= P.HEARTBEAT_INTERVAL_S:
+                if now - self.outboxes.sent_at.get(ident, 0.0) >= P.HEARTBEAT_INTERVAL_S:
                     self._send_client(ident, P.message(P.HEARTBEAT))
             for job in list(self.jobs.values()):  # a client that stopped heartbeating frees its jobs
                 if job.state in ("queued", "running") and job.request["on_disconnect"] == "cancel" and \
@@ -512,21 +788,41 @@ class Server:
                     self._request_cancel(job, "client stopped answering")
         if now - self._last_housekeeping >= 5.0:
             self._last_housekeeping = now
-            for job_id in self.results.expire():
-                self.jobs.pop(job_id, None)
-            for job_id in [j for j, job in self.jobs.items() if job.terminal is not None and not self.results.has(j)]:
-                self.jobs.pop(job_id, None)
-            self.cache.drop_stale_uploads()
+            for job_id in self.results.take_dropped():  # expired or over --results-size (on the disk thread)
+                job = self.jobs.get(job_id)
+                if job is not None and job.terminal is not None:
+                    self.jobs.pop(job_id, None)
+            self._on_disk(self.results.expire)
+            self._on_disk(self.cache.drop_stale_uploads)
             busy = {j.client for j in self.jobs.values()}
             for ident, seen in list(self.clients.items()):
-                if ident not in busy and now - seen > 10 * self.client_timeout_s:
+                if ident not in busy and now - seen > 10 * self.client_timeout_s and \
+                        not any(key[1] == ident for key in self.replays):
                     self.clients.pop(ident, None)
-                    self.client_sent.pop(ident, None)
+                    self.outboxes.forget(ident)
 
 
-def _lost_message(job_id: str) -> str:
-    return (f"job {job_id} was queued or running when the server stopped (the server restarted since): it did not "
-            "finish and its frames are not kept; submit the shot again")
+def _lost_message(job_id: str, was: str = "") -> str:
+    return (f"job {job_id} was {was or 'queued or running'} when the server stopped (the server restarted since): it "
+            "did not finish and its frames are not kept; submit the shot again")
+
+
+def _read_file(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def _check_plan(request: dict) -> None:
+    """The instruction of a shot that plans motion is parsed at submit (stdlib only, a few ms), so
+    an empty or unreadable one is refused then, not as a failed job."""
+    try:
+        from anix_core.instructions import parse
+    except ImportError:  # the planning generators are not installed: nothing plans
+        return
+    try:
+        parse(request["instruction"], targets=tuple(request["targets"]), num_frames=request["num_frames"],
+              fps=request["fps"], camera=request["camera_behaviour"])
+    except ValueError as exc:
+        raise P.ProtocolError(P.E_INVALID_FIELD, "request.instruction", str(exc)[:1000]) from None
 
 
 def _anchor_state(value) -> dict | None:

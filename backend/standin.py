@@ -23,13 +23,15 @@ class SceneRenderGenerator:
 
         cameras = spec.cameras or orbit_cameras(spec)
         total = len(cameras)
-        frames = np.empty((total, spec.height, spec.width, 3), np.uint8)
+        # with on_frame every frame is handed on as it comes: nothing is kept (memory independent of the frame count)
+        frames = None if on_frame else np.empty((total, spec.height, spec.width, 3), np.uint8)
         if on_progress:
             on_progress("generate", 0, total)
         for index, out in iter_render(spec.scene, cameras, backend=spec.options.get("render_backend", "auto"),
                                       should_cancel=should_cancel):
             frame = to_uint8(np.asarray(out.rgb).reshape(spec.height, spec.width, 3))
-            frames[index] = frame
+            if frames is not None:
+                frames[index] = frame
             if on_frame:
                 on_frame(index, frame)
             if on_progress:
@@ -63,8 +65,9 @@ def pattern_frame(seed: int, index: int, width: int, height: int) -> np.ndarray:
 class PatternGenerator:
     name = "pattern"
 
-    def generate(self, spec, on_progress=None, should_cancel=None, on_frame=None) -> np.ndarray:
-        """Option `static` (bool): every frame is frame 0 (measures transport, not numpy).
+    def generate(self, spec, on_progress=None, should_cancel=None, on_frame=None) -> np.ndarray | None:
+        """Frames go to on_frame as they are made (None is returned), or are returned stacked.
+        Option `static` (bool): every frame is frame 0 (measures transport, not numpy).
         Option `echo_history` (bool): frame i is history frame i (cycling), so tests can see
         which frames a continuation received."""
         frames = []
@@ -77,9 +80,10 @@ class PatternGenerator:
                 frame = history[index % len(history)]
             else:
                 frame = first if spec.options.get("static") else pattern_frame(spec.seed, index, spec.width, spec.height)
-            frames.append(frame)
             if on_frame:
                 on_frame(index, frame)
+            else:
+                frames.append(frame)
             if on_progress:
                 on_progress("generate", index + 1, spec.num_frames)
-        return np.stack(frames)
+        return np.stack(frames) if frames else None

@@ -21,7 +21,8 @@ import zmq
 
 from . import protocol as P
 
-SERVER_SILENCE_S = P.HEARTBEAT_INTERVAL_S * P.HEARTBEAT_LIVENESS * 2  # then the worker exits
+SERVER_SILENCE_S = 30.0   # no message from the server for this long (or the server process gone): the worker exits
+EVENT_HWM = 4             # job events (frames) waiting to go to the server: the job thread waits beyond this
 
 
 class JobCancelled(Exception):
@@ -172,16 +173,21 @@ class JobRunner(threading.Thread):
         self.blobs = blobs
         self.memo, self.config = memo, config
         self.cancel_event = threading.Event()
+        self.abandoned = threading.Event()  # the worker is exiting: nothing more will be forwarded
 
     def send(self, kind: str, blob=None, **fields):
-        header = P.pack(P.message(kind, job=self.job, **fields))
-        if blob is None:
-            self.pair.send(header)
-        else:
-            self.pair.send_multipart([header, blob], copy=False)
+        """Hand an event to the worker loop; waits while EVENT_HWM events are already waiting."""
+        parts = [P.pack(P.message(kind, job=self.job, **fields))] + ([blob] if blob is not None else [])
+        while not self.abandoned.is_set():
+            try:
+                self.pair.send_multipart(parts, zmq.NOBLOCK, copy=False)
+                return
+            except zmq.Again:
+                self.pair.poll(50, zmq.POLLOUT)
 
     def run(self):
         self.pair = self.context.socket(zmq.PUSH)
+        self.pair.sndhwm = EVENT_HWM  # a frame waits here, not in memory, while the server is behind
         self.pair.linger = 5000
         self.pair.connect(self.endpoint)
         try:
@@ -254,7 +260,7 @@ class JobRunner(threading.Thread):
             if self.cancel_event.is_set():
                 self.send(P.CANCELLED, reason="cancel requested", frames_ready=len(sent))
             else:
-                message = f"{type(exc).__name__}: {exc}"[:2000]
+                message = P.redact_paths(f"{type(exc).__name__}: {exc}")[:2000]
                 self.send(P.ERROR, code=P.E_GENERATOR_FAILED, field="", message=message)
 
 
@@ -265,35 +271,45 @@ def serve_worker(connect: str, config, job_runner=None) -> int:
     bridge passes its own, which runs the job on a Ray actor."""
     context = zmq.Context.instance()
     dealer = context.socket(zmq.DEALER)
+    dealer.sndhwm = EVENT_HWM
     dealer.linger = 2000
     dealer.connect(connect)
     endpoint = f"inproc://job-events-{os.getpid()}"
     events = context.socket(zmq.PULL)
+    events.rcvhwm = EVENT_HWM
     events.bind(endpoint)
     memo = SceneMemo()
     runner: JobRunner | None = None
 
     def send(kind: str, **fields):
-        dealer.send(P.pack(P.message(kind, **fields)))
+        try:
+            dealer.send(P.pack(P.message(kind, **fields)), zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # the pipe to the server is full (it is gone or behind): a heartbeat can wait
 
-    send("ready", pid=os.getpid())
+    send("ready", pid=os.getpid(), render_backends=render_backends(config.device))
     poller = zmq.Poller()
     poller.register(dealer, zmq.POLLIN)
     poller.register(events, zmq.POLLIN)
     last_heard = last_sent = time.monotonic()
     parent = os.getppid()
+    pending = None  # a job event the server's pipe had no room for yet (frames wait in the job thread meanwhile)
     try:
         while True:
-            ready = dict(poller.poll(int(P.HEARTBEAT_INTERVAL_S * 250)))
+            ready = dict(poller.poll(20 if pending is not None else int(P.HEARTBEAT_INTERVAL_S * 250)))
             now = time.monotonic()
-            if events in ready:
-                while True:
+            while pending is not None or events in ready:
+                if pending is None:
                     try:
-                        frames = events.recv_multipart(zmq.NOBLOCK, copy=False)
+                        pending = events.recv_multipart(zmq.NOBLOCK, copy=False)
                     except zmq.Again:
                         break
-                    dealer.send_multipart(frames, copy=False)
-                    last_sent = now
+                try:
+                    dealer.send_multipart(pending, zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                pending = None
+                last_sent = now
             if dealer in ready:
                 while True:
                     try:
@@ -324,9 +340,20 @@ def serve_worker(connect: str, config, job_runner=None) -> int:
                 return 1
     finally:
         if runner is not None:
+            runner.abandoned.set()
             runner.cancel_event.set()
         events.close(linger=0)
         dealer.close(linger=0)
+
+
+def render_backends(device) -> list[str]:
+    """The `render_backend` option values this worker can honour (told to the server in `ready`)."""
+    from anix_core.render.gsplat_backend import gsplat_available
+
+    backends = ["auto", "cpu"]
+    if device != "cpu" and gsplat_available():
+        backends.append("gsplat")
+    return backends
 
 
 def main(argv=None) -> int:
@@ -337,9 +364,12 @@ def main(argv=None) -> int:
     parser.add_argument("--testing", action="store_true")
     config = parser.parse_args(argv)
     try:
-        return serve_worker(config.connect, config)
+        code = serve_worker(config.connect, config)
     except KeyboardInterrupt:
-        return 0
+        code = 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # a job thread may still be inside a generator: do not wait for it
 
 
 if __name__ == "__main__":

@@ -177,7 +177,7 @@ def test_continuing_an_unknown_or_unfinished_job_is_refused_naming_continue_from
         err = refused(client, pattern_request(options={"continue_from": "jnosuchjob"}))
         assert (err.code, err.field) == (P.E_UNKNOWN_JOB, "request.options.continue_from")
         assert "jnosuchjob" in err.message
-        running = client.submit(pattern_request(100, options={"frame_delay_s": 0.05}))
+        running = client.submit(pattern_request(100, options={"frame_delay_s": 0.5}))  # held while the test runs
         err = refused(client, pattern_request(options={"continue_from": running.id}))
         assert (err.code, err.field) == (P.E_INVALID_FIELD, "request.options.continue_from")
         assert "done" in err.message

@@ -145,3 +145,98 @@ def test_the_cache_evicts_least_recently_used_scenes_but_never_a_pinned_one(tmp_
     cache.unpin(a)
     _upload(cache, b"d" * 1000)
     assert cache.path(a) is None and cache.path(c)
+
+
+def test_a_partial_upload_holds_what_it_received_not_what_it_declares(tmp_path):
+    cache = SceneCache(tmp_path, max_bytes=3000)
+    court = _upload(cache, b"c" * 1000)
+    liar = hashlib.sha256(b"never sent").hexdigest()
+    assert cache.put_chunk(liar, 3000, 0, ".ply", b"x", owner=b"liar") == 1  # declares the whole cache, sends 1 byte
+    assert cache.path(court) is not None and cache.used_bytes() == 1001  # nothing evicted for a promise
+    again = _upload(cache, b"d" * 1000)  # an honest upload still fits
+    assert cache.path(again) and cache.path(court)
+
+
+def test_a_declared_size_over_the_free_space_is_refused_at_once_and_says_why(tmp_path):
+    cache = SceneCache(tmp_path, max_bytes=3000)
+    used = _upload(cache, b"u" * 1000)
+    cache.pin(used)  # a queued job needs it
+    sha = hashlib.sha256(b"big").hexdigest()
+    with pytest.raises(P.ProtocolError) as err:
+        cache.put_chunk(sha, 2001, 0, ".ply", b"b")
+    assert (err.value.code, err.value.field) == (P.E_CACHE_FULL, "size")
+    assert "1000 are scenes that queued or running jobs use" in err.value.message
+    assert cache.resume_offset(sha) == 0 and cache.path(used)
+
+
+def test_each_client_has_at_most_four_uploads_and_idle_ones_give_way(tmp_path, monkeypatch):
+    from backend import cache as cache_module
+
+    cache = SceneCache(tmp_path, max_bytes=10**6)
+    shas = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(20)]
+    for sha in shas[:4]:
+        cache.put_chunk(sha, 100, 0, ".ply", b"p", owner=b"one")
+    with pytest.raises(P.ProtocolError) as err:
+        cache.put_chunk(shas[4], 100, 0, ".ply", b"p", owner=b"one")
+    assert err.value.code == P.E_CACHE_FULL and "4 uploads in progress" in err.value.message
+    for i, sha in enumerate(shas[4:16]):  # other clients fill the server-wide 16
+        cache.put_chunk(sha, 100, 0, ".ply", b"p", owner=b"c%d" % (i // 4))
+    with pytest.raises(P.ProtocolError) as err:
+        cache.put_chunk(shas[16], 100, 0, ".ply", b"p", owner=b"new")
+    assert (err.value.code, err.value.field) == (P.E_CACHE_FULL, "sha256")
+    monkeypatch.setattr(cache_module, "PARTIAL_IDLE_S", 0.0)  # as if a minute passed without chunks
+    assert cache.put_chunk(shas[16], 100, 0, ".ply", b"p", owner=b"new") == 1
+    assert cache.resume_offset(shas[0]) == 0  # the idlest upload gave way
+    cache.drop_stale_uploads(max_age_s=0.0)
+    assert all(cache.resume_offset(s) == 0 for s in shas) and not list((tmp_path / "partial").iterdir())
+
+
+def test_ids_with_a_trailing_newline_are_refused():
+    with pytest.raises(P.ProtocolError) as err:
+        P.check_has_scene({"sha256": "a" * 64 + "\n", "size": 3})
+    assert err.value.field == "sha256"
+    with pytest.raises(P.ProtocolError) as err:
+        P.check_job_ref({"job": "jabc\n"})
+    assert err.value.field == "job"
+
+
+def test_msgpack_timestamps_and_binary_map_keys_are_bad_messages():
+    import datetime
+
+    stamp = msgpack.packb({"v": 1, "type": "ping", "at": datetime.datetime.now(datetime.timezone.utc)}, datetime=True)
+    binary_key = msgpack.packb({"v": 1, "type": "ping", "o": {b"k": 1}}, use_bin_type=True)
+    for data in (stamp, binary_key):
+        with pytest.raises(P.ProtocolError) as err:
+            P.unpack_header(data)
+        assert (err.value.code, err.value.field) == (P.E_BAD_MESSAGE, "header")
+
+
+SIMILAR = [[0.0, -2.0, 0.0, 1.0], [2.0, 0.0, 0.0, 2.0], [0.0, 0.0, 2.0, 3.0], [0.0, 0.0, 0.0, 1.0]]
+
+
+@pytest.mark.parametrize("change,field,code", [
+    ({"transform": [[1, 0.5, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}, "request.transform", P.E_INVALID_FIELD),
+    ({"transform": [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]]}, "request.transform", P.E_INVALID_FIELD),
+    ({"transform": [[2, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}, "request.transform", P.E_INVALID_FIELD),
+    ({"targets": {"fountain": [1e308, 0, 0]}}, "request.targets.fountain.0", P.E_INVALID_FIELD),
+    ({"anchor": {"position": [0, 2e4, 0]}}, "request.anchor.position.1", P.E_INVALID_FIELD),
+    ({"num_frames": 1024, "width": 1920, "height": 1088}, "request.num_frames", P.E_TOO_LARGE),
+])
+def test_what_would_fail_in_the_worker_is_refused_at_submit(change, field, code):
+    with pytest.raises(P.ProtocolError) as err:
+        P.check_submit({"request": {**pattern_request(2), **change}}, [])
+    assert (err.value.field, err.value.code) == (field, code)
+    assert P.check_submit({"request": {**pattern_request(2), "transform": SIMILAR}}, [])["transform"] == SIMILAR
+    assert str(P.MAX_FRAME_PIXELS) in err.value.message or code != P.E_TOO_LARGE
+
+
+def test_a_zero_pixel_png_header_is_an_invalid_view_not_a_large_one():
+    with pytest.raises(P.ProtocolError) as err:
+        P.check_submit({"request": pattern_request(2, views=["front"])}, [_png(4, 4)[:16] + bytes(8) + _png(4, 4)[24:]])
+    assert (err.value.field, err.value.code) == ("views.front", P.E_INVALID_FIELD)
+
+
+def test_error_messages_do_not_show_server_paths():
+    text = "FileNotFoundError: [Errno 2] No such file or directory: '/tmp/anix-x1/cache/scenes/ab.ply' (request.cameras.3)"
+    assert P.redact_paths(text) == ("FileNotFoundError: [Errno 2] No such file or directory: '<server path>' "
+                                    "(request.cameras.3)")

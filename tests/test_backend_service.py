@@ -241,7 +241,7 @@ def test_a_finished_job_replays_all_frames_and_its_end_on_attach(server):
 
 def test_a_client_that_vanishes_mid_job_has_its_job_cancelled(server):
     gone = Client(server.address)
-    job = gone.submit(pattern_request(200, options={"frame_delay_s": 0.05}))
+    job = gone.submit(pattern_request(200, options={"frame_delay_s": 0.2}))  # held far past the client timeout
     next(iter(job.events(timeout=10)))
     gone.close()
     with Client(server.address) as client:
