@@ -495,6 +495,7 @@ def _error_text(code: str, field: str, message: str) -> str:
                                "so both are the same release",
         "unknown_generator": "the backend does not have that generator: clear Generator in the AniX panel",
         "worker_lost": "the backend's worker died mid-shot: check the backend log, then Generate again",
+        "server_stopped": "the backend was stopped during the shot: start it again, then Generate again",
         "queue_full": "the backend is busy: wait for running shots to finish, then Generate again",
     }
     hint = hints.get(code, "")
