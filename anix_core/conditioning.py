@@ -1,17 +1,23 @@
 """`Conditioning`: everything a generator takes for one shot, and `build_conditioning` that makes
 it from a `ShotSpec` (plan the motion and cameras, render the scene video, draw the box masks,
 write the prompt).
+
+A conditioning is whole (the scene video, depth and masks as [F,...] arrays: what the AniX model
+needs) or streamed (`build_conditioning(..., stream=True)`: only the plan and cameras are kept, and
+`Conditioning.iter_frames` renders each frame's scene, depth, alpha and mask as it is asked for,
+so memory does not grow with the frame count). Generators that work frame by frame read
+`iter_frames`, which serves both.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
-from .masks import box_masks
+from .masks import MASK_MODES, box_mask, box_masks
 from .planning import MotionPlan, plan_motion
-from .planning.sightlines import frame_ranges, hidden_frames
+from .planning.sightlines import character_points, frame_hidden, frame_ranges, hidden_frames
 from .shot import VIEW_NAMES
 
 # The AniX text template (LLaVA prompt with one image slot per view), see the model notes.
@@ -22,21 +28,66 @@ DEFAULT_BACKGROUND = (0.0, 0.0, 0.0)
 
 
 @dataclass
+class ConditioningFrame:
+    """One frame of a conditioning: rgb [H,W,3] float32 in [0,1], depth [H,W] float32 (0 where
+    nothing was drawn), alpha [H,W] float32 or None, mask [H,W] float32 in {0,1} or None."""
+
+    rgb: np.ndarray
+    depth: np.ndarray
+    alpha: np.ndarray | None
+    mask: np.ndarray | None
+
+
+@dataclass
+class SceneStream:
+    """What a streamed conditioning renders its frames from: the scene, the render backend and
+    background, and the mask mode (anix_core.masks.MASK_MODES)."""
+
+    scene: object
+    backend: str = "auto"
+    background: tuple = DEFAULT_BACKGROUND
+    mask_mode: str = "per_frame"
+
+    def frames(self, cond: "Conditioning", should_cancel=None) -> Iterator[tuple[int, ConditioningFrame]]:
+        """Render `cond`'s frames one at a time; after the last one, the plan's warning about
+        frames where the scene hides the character is added (as a whole conditioning has it)."""
+        from .generators import GenerationCancelled
+        from .render import RenderCancelled, iter_render
+
+        motion = cond.motion
+        points = character_points(motion.root_positions, motion.height_m)
+        hidden = []
+        try:
+            for i, out in iter_render(self.scene, cond.cameras, backend=self.backend, background=self.background,
+                                      should_cancel=should_cancel):
+                camera, depth = cond.cameras[i], out.depth[0]
+                if frame_hidden(camera, points[i], depth):
+                    hidden.append(i)
+                mask = box_mask(i, camera, motion.root_positions[i], motion.headings[i], cond.character_height_m,
+                                mode=self.mask_mode)
+                yield i, ConditioningFrame(out.rgb[0], depth, out.alpha[0], mask)
+        except RenderCancelled as exc:
+            raise GenerationCancelled(str(exc)) from None
+        _warn_hidden(motion, hidden)
+
+
+@dataclass
 class Conditioning:
     """One shot's conditioning.
 
     scene_video [F,H,W,3] float32 in [0,1]: the scene rendered from the shot's cameras.
     scene_depth [F,H,W] float32: camera-space z in metres, 0 where nothing was drawn.
     mask_video [F,H,W] float32 in {0,1}: the character's box per frame.
+    (All three are None in a streamed conditioning: `stream` renders them frame by frame.)
     views: VIEW_NAMES -> RGBA uint8 [h,w,4] character views.
     prompt: the action in AniX's text template; action_text the action alone.
     cameras: one `Camera` per frame; motion: the `MotionPlan` behind them.
     history_frames [T,H,W,3] uint8 or None: the end of a previous shot, for continuation.
     """
 
-    scene_video: np.ndarray
-    scene_depth: np.ndarray
-    mask_video: np.ndarray
+    scene_video: np.ndarray | None
+    scene_depth: np.ndarray | None
+    mask_video: np.ndarray | None
     views: dict
     prompt: str
     cameras: list
@@ -48,18 +99,31 @@ class Conditioning:
     action_text: str = ""
     scene_alpha: np.ndarray | None = None
     options: dict = field(default_factory=dict)
+    stream: SceneStream | None = None
 
     @property
     def num_frames(self) -> int:
-        return int(self.scene_video.shape[0])
+        return len(self.cameras) if self.scene_video is None else int(self.scene_video.shape[0])
 
     @property
     def height(self) -> int:
-        return int(self.scene_video.shape[1])
+        return int(self.cameras[0].height) if self.scene_video is None else int(self.scene_video.shape[1])
 
     @property
     def width(self) -> int:
-        return int(self.scene_video.shape[2])
+        return int(self.cameras[0].width) if self.scene_video is None else int(self.scene_video.shape[2])
+
+    def iter_frames(self, should_cancel: Callable[[], bool] | None = None) -> Iterator[tuple[int, ConditioningFrame]]:
+        """(index, ConditioningFrame) for each frame in order: views into the whole arrays, or,
+        streamed, rendered as asked for (keep none of them; `should_cancel()` turning true raises
+        GenerationCancelled)."""
+        if self.stream is not None:
+            yield from self.stream.frames(self, should_cancel)
+            return
+        for i in range(self.num_frames):
+            yield i, ConditioningFrame(self.scene_video[i], self.scene_depth[i],
+                                       None if self.scene_alpha is None else self.scene_alpha[i],
+                                       None if self.mask_video is None else self.mask_video[i])
 
 
 # ----------------------------------------------------------------------------- prompt
@@ -112,14 +176,16 @@ def describe_action(plan) -> str:
     return ", then ".join(parts) if parts else "standing still"
 
 
-def _warn_hidden(motion: MotionPlan, scene_depth) -> None:
-    """Add a warning to `motion` naming the frames where the rendered scene hides the character."""
-    hidden = hidden_frames(motion.cameras, motion.root_positions, motion.height_m, scene_depth)
+def _warn_hidden(motion: MotionPlan, hidden: list[int]) -> None:
+    """Add a warning to `motion` naming the `hidden` frames, where the rendered scene hides the
+    character (once: a streamed conditioning read twice does not repeat it)."""
     if hidden:
         why = ("the given cameras do not see it there" if motion.camera_behaviour == "user"
                else "no camera placement found sees it there")
-        motion.warnings.append(f"the character is hidden behind the scene at frames {frame_ranges(hidden)} "
-                               f"of {len(motion.cameras)} ({why})")
+        warning = (f"the character is hidden behind the scene at frames {frame_ranges(hidden)} "
+                   f"of {len(motion.cameras)} ({why})")
+        if warning not in motion.warnings:
+            motion.warnings.append(warning)
 
 
 def build_prompt(action_text: str) -> str:
@@ -148,15 +214,18 @@ def check_views(views: dict) -> dict:
 
 def build_conditioning(shot, on_progress: Callable[[str, int, int], None] | None = None,
                        should_cancel: Callable[[], bool] | None = None, plan=None,
-                       backend: str = "auto") -> Conditioning:
+                       backend: str = "auto", stream: bool = False) -> Conditioning:
     """Plan the shot, render the scene video from its cameras and draw the character's masks.
 
     on_progress(stage, done, total) with stages "plan", "render", "masks"; `should_cancel()`
     turning true raises anix_core.generators.GenerationCancelled. `plan` skips parsing.
     shot.options may carry "background" (RGB 0..1), "backend" ("auto", "cpu", "gsplat"; default
-    `backend`) and "mask_mode" (anix_core.masks.MASK_MODES)."""
+    `backend`) and "mask_mode" (anix_core.masks.MASK_MODES).
+    `stream=True` plans only: the render and masks are made frame by frame by
+    `Conditioning.iter_frames` (the "plan" stage is the only one reported here)."""
     from .generators import GenerationCancelled
     from .render import RenderCancelled, render
+    from .render.api import shared_size
 
     def progress(stage, done, total):
         if on_progress is not None:
@@ -173,21 +242,29 @@ def build_conditioning(shot, on_progress: Callable[[str, int, int], None] | None
     progress("plan", 1, 1)
     cameras = motion.cameras
     options = dict(shot.options or {})
-    try:
-        out = render(shot.scene, cameras, backend=options.get("backend", backend),
-                     background=tuple(options.get("background", DEFAULT_BACKGROUND)),
-                     on_progress=lambda d, t: progress("render", d, t), should_cancel=should_cancel)
-    except RenderCancelled as exc:
-        raise GenerationCancelled(str(exc)) from None
-    _warn_hidden(motion, out.depth)
-    progress("masks", 0, 1)
-    masks = box_masks(cameras, motion.root_positions, motion.headings, float(shot.anchor.height_m),
-                      mode=options.get("mask_mode", "per_frame"))
-    progress("masks", 1, 1)
     action = describe_action(motion.plan)
+    background = tuple(options.get("background", DEFAULT_BACKGROUND))
+    mask_mode = options.get("mask_mode", "per_frame")
+    scene_stream = out = masks = None
+    if stream:
+        shared_size(cameras)  # what render() checks, before the first frame
+        if mask_mode not in MASK_MODES:
+            raise ValueError(f"mask mode must be one of {', '.join(MASK_MODES)}, not {mask_mode!r}")
+        scene_stream = SceneStream(shot.scene, options.get("backend", backend), background, mask_mode)
+    else:
+        try:
+            out = render(shot.scene, cameras, backend=options.get("backend", backend), background=background,
+                         on_progress=lambda d, t: progress("render", d, t), should_cancel=should_cancel)
+        except RenderCancelled as exc:
+            raise GenerationCancelled(str(exc)) from None
+        _warn_hidden(motion, hidden_frames(cameras, motion.root_positions, motion.height_m, out.depth))
+        progress("masks", 0, 1)
+        masks = box_masks(cameras, motion.root_positions, motion.headings, float(shot.anchor.height_m), mode=mask_mode)
+        progress("masks", 1, 1)
     return Conditioning(
-        scene_video=out.rgb, scene_depth=out.depth, mask_video=masks, views=views,
+        scene_video=None if out is None else out.rgb, scene_depth=None if out is None else out.depth,
+        mask_video=masks, views=views,
         prompt=build_prompt(action), cameras=cameras, motion=motion, history_frames=shot.history_frames,
         fps=float(shot.fps), seed=int(shot.seed), character_height_m=float(shot.anchor.height_m),
-        action_text=action, scene_alpha=out.alpha, options=options,
+        action_text=action, scene_alpha=None if out is None else out.alpha, options=options, stream=scene_stream,
     )

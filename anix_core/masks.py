@@ -81,17 +81,27 @@ def box_masks(cameras, root_positions, headings, height_m: float, width_ratio: f
         raise ValueError(f"mask mode must be one of {', '.join(MASK_MODES)}, not {mode!r}")
     width, height = cameras[0].width, cameras[0].height
     masks = np.zeros((len(cameras), height, width), np.float32)
-    if mode == "none":
-        return masks
-    boxes = character_boxes(cameras, root_positions, headings, height_m, width_ratio)
-    for i, box in enumerate(boxes):
-        if mode == "first_frame" and i > 0:
-            break
-        px = box_to_pixels(box, width, height)
-        if px is not None:
-            x0, y0, x1, y1 = px
-            masks[i, y0:y1, x0:x1] = 1.0
+    for i, (cam, root, heading) in enumerate(zip(cameras, root_positions, headings)):
+        masks[i] = box_mask(i, cam, root, heading, height_m, width_ratio, mode)
     return masks
+
+
+def box_mask(index: int, camera, root, heading_rad: float, height_m: float, width_ratio: float = 0.45,
+             mode: str = "per_frame") -> np.ndarray:
+    """Frame `index`'s mask [H,W] float32 in {0,1} of `box_masks` (for streaming one frame at a time)."""
+    if mode not in MASK_MODES:
+        raise ValueError(f"mask mode must be one of {', '.join(MASK_MODES)}, not {mode!r}")
+    width, height = camera.width, camera.height
+    mask = np.zeros((height, width), np.float32)
+    if mode == "none" or (mode == "first_frame" and index > 0):
+        return mask
+    box = project_box(camera, character_box_corners(np.asarray(root, np.float64), float(heading_rad), height_m,
+                                                    width_ratio))
+    px = box_to_pixels(box, width, height)
+    if px is not None:
+        x0, y0, x1, y1 = px
+        mask[y0:y1, x0:x1] = 1.0
+    return mask
 
 
 def shape_agnostic_masks(masks: np.ndarray, seed: int = 0, blocks: tuple[int, int] = (8, 4),

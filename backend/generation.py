@@ -4,9 +4,10 @@ renderer (backend.standin) used where those are not installed.
 
 Generators (all share on_progress(stage, done, total), should_cancel() and on_frame(i, rgb)):
   blockout, anix   anix_core.generators.create(name) on anix_core.conditioning.build_conditioning
+                   (streamed for blockout: frame by frame, nothing kept; whole for anix)
   render           overlay "none": the scene rendered along the cameras, streamed frame by frame
                    (backend.standin; needs no views); overlay "character_box": the project's
-                   "render" generator on the conditioning (plan, masks), the box drawn on it
+                   "render" generator on the streamed conditioning (plan, masks), the box drawn on it
   pattern          test only (--testing): deterministic frames that ignore the scene
 
 Request options (checked on submit against protocol.GENERATOR_OPTIONS) are split here: the
@@ -174,7 +175,10 @@ def run_generator(name: str, spec, on_progress, should_cancel, on_frame, *, mode
     create, build_conditioning = api
     kwargs, spec.options = split_options(name, options, spec.width, spec.height)
     generator = _anix(create, kwargs, model_dir, device) if name == "anix" else create(name, **kwargs)
-    conditioning = build_conditioning(spec, on_progress=on_progress, should_cancel=should_cancel)
+    # blockout and render draw frame by frame from a streamed conditioning (memory independent of
+    # the frame count); the anix model needs the whole scene video and masks for its VAE
+    conditioning = build_conditioning(spec, on_progress=on_progress, should_cancel=should_cancel,
+                                      stream=name != "anix")
     frames = generator.generate(conditioning, on_progress=on_progress, should_cancel=should_cancel, on_frame=on_frame)
     motion = conditioning.motion
     return Outcome(frames, anchor_state(motion.root_positions[0], motion.headings[0]),

@@ -83,7 +83,10 @@ class BlockoutGenerator:
         self.gestures = gestures   # move the billboard per action (anix_core.generators.gestures)
         self.caption = caption     # burn in the frame number and the current action
 
-    def generate(self, conditioning, on_progress=None, should_cancel=None, on_frame=None) -> np.ndarray:
+    def generate(self, conditioning, on_progress=None, should_cancel=None, on_frame=None) -> np.ndarray | None:
+        """The shot's frames [F,H,W,3] uint8; with `on_frame` each frame goes there as it is made
+        and none is kept (None is returned): with a streamed conditioning, memory does not grow
+        with the frame count."""
         cond = conditioning
         sprites = prepare_sprites(cond.views)
         motion = cond.motion
@@ -91,20 +94,22 @@ class BlockoutGenerator:
         distances = motion.distances
         segments = list(getattr(getattr(motion, "plan", None), "segments", None) or [])
         total = cond.num_frames
-        frames = np.empty((total, cond.height, cond.width, 3), np.uint8)
-        for i in range(total):
+        frames = None if on_frame is not None else np.empty((total, cond.height, cond.width, 3), np.uint8)
+        for i, scene in cond.iter_frames(should_cancel):
             check_cancel(should_cancel)
             segment = gestures.segment_at(segments, i)
-            frame = np.clip(cond.scene_video[i], 0.0, 1.0).astype(np.float32, copy=True)
-            self.composite_frame(frame, cond.scene_depth[i], cond.cameras[i], motion.root_positions[i],
+            frame = np.clip(scene.rgb, 0.0, 1.0).astype(np.float32, copy=True)
+            self.composite_frame(frame, scene.depth, cond.cameras[i], motion.root_positions[i],
                                  float(motion.headings[i]), float(motion.speeds[i]), float(distances[i]),
                                  height_m, sprites,
                                  gestures.pose(segment, i) if self.gestures and segment else gestures.UPRIGHT)
-            frames[i] = (frame * 255.0 + 0.5).astype(np.uint8)
+            out = (frame * 255.0 + 0.5).astype(np.uint8)
             if self.caption:
-                draw_caption(frames[i], f"frame {i + 1}/{total}  {gestures.caption_label(segment)}")
-            if on_frame is not None:
-                on_frame(i, frames[i])
+                draw_caption(out, f"frame {i + 1}/{total}  {gestures.caption_label(segment)}")
+            if frames is not None:
+                frames[i] = out
+            else:
+                on_frame(i, out)
             if on_progress is not None:
                 on_progress("frames", i + 1, total)
         return frames

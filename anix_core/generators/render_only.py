@@ -42,16 +42,19 @@ class RenderOnlyGenerator:
             raise ValueError(f"overlay must be one of {', '.join(OVERLAYS)}, not {overlay!r}")
         self.overlay, self.line_px, self.tint = overlay, line_px, tint
 
-    def generate(self, conditioning, on_progress=None, should_cancel=None, on_frame=None) -> np.ndarray:
-        frames = np.empty(conditioning.scene_video.shape, np.uint8)
-        total = len(frames)
-        for i, rgb in enumerate(conditioning.scene_video):
+    def generate(self, conditioning, on_progress=None, should_cancel=None, on_frame=None) -> np.ndarray | None:
+        """The frames [F,H,W,3] uint8, or None when `on_frame` took each as it was made."""
+        total = conditioning.num_frames
+        frames = None if on_frame is not None else np.empty((total, conditioning.height, conditioning.width, 3), np.uint8)
+        for i, scene in conditioning.iter_frames(should_cancel):
             check_cancel(should_cancel)
-            frames[i] = to_uint8(rgb)
-            if self.overlay == "character_box" and conditioning.mask_video is not None:
-                draw_character_box(frames[i], conditioning.mask_video[i], line_px=self.line_px, tint=self.tint)
-            if on_frame is not None:
-                on_frame(i, frames[i])
+            frame = to_uint8(scene.rgb)
+            if self.overlay == "character_box" and scene.mask is not None:
+                draw_character_box(frame, scene.mask, line_px=self.line_px, tint=self.tint)
+            if frames is not None:
+                frames[i] = frame
+            else:
+                on_frame(i, frame)
             if on_progress is not None:
                 on_progress("frames", i + 1, total)
         return frames

@@ -62,21 +62,23 @@ def hidden_frames(cameras, root_positions, height_m: float, scene_depth) -> list
     scene (the rendered depth [F,H,W] there is more than DEPTH_MARGIN_M nearer than they are),
     or all behind the camera: the frames where the shot does not show it."""
     pts = character_points(root_positions, height_m)
-    out = []
-    for i, cam in enumerate(cameras):
-        uv, depth = cam.project(pts[i])
-        shown = False
-        for (u, v), d in zip(uv, depth):
-            if not (d > 0 and 0 <= u < cam.width and 0 <= v < cam.height):
-                continue
-            scene_d = float(scene_depth[i][int(v), int(u)])
-            if scene_d <= 0 or scene_d > d - DEPTH_MARGIN_M:
-                shown = True
-                break
-        in_frame = any(d > 0 and 0 <= u < cam.width and 0 <= v < cam.height for (u, v), d in zip(uv, depth))
-        if in_frame and not shown or not (depth > 0).any():
-            out.append(i)
-    return out
+    return [i for i, cam in enumerate(cameras) if frame_hidden(cam, pts[i], scene_depth[i])]
+
+
+def frame_hidden(camera, points, depth) -> bool:
+    """`hidden_frames` for one frame: the character's points [3,3] (`character_points`) seen by
+    `camera` over that frame's rendered depth [H,W]."""
+    uv, z = camera.project(points)
+    shown = False
+    for (u, v), d in zip(uv, z):
+        if not (d > 0 and 0 <= u < camera.width and 0 <= v < camera.height):
+            continue
+        scene_d = float(depth[int(v), int(u)])
+        if scene_d <= 0 or scene_d > d - DEPTH_MARGIN_M:
+            shown = True
+            break
+    in_frame = any(d > 0 and 0 <= u < camera.width and 0 <= v < camera.height for (u, v), d in zip(uv, z))
+    return bool(in_frame and not shown or not (z > 0).any())
 
 
 def frame_ranges(frames) -> str:

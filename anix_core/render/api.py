@@ -126,12 +126,7 @@ def render(
     `scene.antialiased`). background: RGB in [0,1] behind the splats.
     """
     cameras, _ = _check_inputs(scene, cameras, background)
-    if not cameras:
-        raise ValueError("cameras: the list is empty")
-    sizes = {(int(c.width), int(c.height)) for c in cameras}
-    if len(sizes) > 1:
-        raise ValueError(f"cameras: all must share one image size, got {sorted(sizes)}")
-    (width, height), = sizes
+    width, height = shared_size(cameras)
     f = len(cameras)
     out = RenderOutput(np.empty((f, height, width, 3), np.float32),
                        np.empty((f, height, width), np.float32),
@@ -141,6 +136,16 @@ def render(
         out.alpha[i] = frame.alpha[0]
         out.depth[i] = frame.depth[0]
     return out
+
+
+def shared_size(cameras: Sequence) -> tuple[int, int]:
+    """(width, height) all `cameras` share; ValueError when the list is empty or sizes differ."""
+    if not cameras:
+        raise ValueError("cameras: the list is empty")
+    sizes = {(int(c.width), int(c.height)) for c in cameras}
+    if len(sizes) > 1:
+        raise ValueError(f"cameras: all must share one image size, got {sorted(sizes)}")
+    return next(iter(sizes))
 
 
 def _same_size_runs(cameras: list) -> list[list]:
