@@ -41,12 +41,14 @@ class ConditioningFrame:
 @dataclass
 class SceneStream:
     """What a streamed conditioning renders its frames from: the scene, the render backend and
-    background, and the mask mode (anix_core.masks.MASK_MODES)."""
+    background, and the mask mode (anix_core.masks.MASK_MODES); `on_frame(index, frame)` sees
+    each frame as it is rendered."""
 
     scene: object
     backend: str = "auto"
     background: tuple = DEFAULT_BACKGROUND
     mask_mode: str = "per_frame"
+    on_frame: Callable[[int, ConditioningFrame], None] | None = None  # sees each frame as it is made (previz writes scene.mp4 and mask.mp4)
 
     def frames(self, cond: "Conditioning", should_cancel=None) -> Iterator[tuple[int, ConditioningFrame]]:
         """Render `cond`'s frames one at a time; after the last one, the plan's warning about
@@ -65,7 +67,10 @@ class SceneStream:
                     hidden.append(i)
                 mask = box_mask(i, camera, motion.root_positions[i], motion.headings[i], cond.character_height_m,
                                 mode=self.mask_mode)
-                yield i, ConditioningFrame(out.rgb[0], depth, out.alpha[0], mask)
+                frame = ConditioningFrame(out.rgb[0], depth, out.alpha[0], mask)
+                if self.on_frame is not None:
+                    self.on_frame(i, frame)
+                yield i, frame
         except RenderCancelled as exc:
             raise GenerationCancelled(str(exc)) from None
         _warn_hidden(motion, hidden)

@@ -1,6 +1,8 @@
 """Writing frames to disk: numbered PNGs and an H.264 MP4 (ffmpeg from the imageio-ffmpeg wheel)."""
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -49,3 +51,44 @@ def write_mp4(frames, path: str | Path, fps: float = 25.0, preset: str = "veryfa
                 frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
             writer.append_data(frame)
     return path
+
+
+class FrameFeed:
+    """Frames handed one at a time from a producer to a writer running in another thread, at most
+    `size` waiting: `put` waits while the writer is behind (and raises once the writer has
+    stopped), `close` ends the stream; the writer runs `feed.write(write_mp4, path, ...)`, which
+    passes the frames as they come (nothing of the whole video is held)."""
+
+    _END = object()
+
+    def __init__(self, size: int = 8):
+        self._queue: queue.Queue = queue.Queue(size)
+        self._stopped = threading.Event()
+
+    def put(self, frame) -> None:
+        self._put(frame)
+
+    def close(self) -> None:
+        if not self._stopped.is_set():
+            self._put(self._END)
+
+    def _put(self, item) -> None:
+        while True:
+            if self._stopped.is_set():
+                raise RuntimeError("the frame writer stopped before the last frame")
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                pass
+
+    def frames(self):
+        while (item := self._queue.get()) is not self._END:
+            yield item
+
+    def write(self, writer, *args, **kwargs):
+        """writer(frames, *args, **kwargs) on this feed's frames; returns what it returns."""
+        try:
+            return writer(self.frames(), *args, **kwargs)
+        finally:
+            self._stopped.set()

@@ -82,3 +82,31 @@ def test_a_workers_peak_memory_does_not_grow_with_the_frame_count():
     assert result.returncode == 0, result.stderr[-2000:]
     first, longer = json.loads(result.stdout.strip().splitlines()[-1])["peak_mib"]
     assert longer - first < 16, (first, longer)
+
+
+def test_a_frame_feed_passes_frames_as_they_come_and_a_writer_that_fails_stops_the_producer():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from anix_core.video import FrameFeed
+
+    def failing_writer(frames):
+        for i, _ in enumerate(frames):
+            if i == 2:
+                raise OSError("disk full")
+
+    with ThreadPoolExecutor(2) as pool:
+        feed = FrameFeed(size=2)
+        collected = pool.submit(feed.write, list)
+        for i in range(5):
+            feed.put(i)
+        feed.close()
+        assert collected.result() == [0, 1, 2, 3, 4]
+
+        feed = FrameFeed(size=2)
+        failed = pool.submit(feed.write, failing_writer)
+        with pytest.raises(RuntimeError, match="writer stopped"):
+            for i in range(100):
+                feed.put(i)
+        with pytest.raises(OSError, match="disk full"):
+            failed.result()
+        feed.close()  # nothing to end: no error, no wait

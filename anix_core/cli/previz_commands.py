@@ -41,26 +41,54 @@ def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool =
     `generator_options` go to the generator's constructor (the demo's caption).
 
     The videos and PNGs are written by background threads (ffmpeg and PNG encoding release the
-    GIL): the conditioning videos while the generator runs, the shot as soon as it is done."""
+    GIL) as the frames come: `blockout` and `render` stream (each frame's scene is rendered as it
+    is drawn, and every video gets it at once), so memory does not grow with the frame count;
+    `anix` conditions the whole shot first (its VAE takes the whole video)."""
     from anix_core.conditioning import build_conditioning
     from anix_core.generators import create
     from anix_core.planning import camera_plan_for_previz
     from anix_core.planview import draw_plan_image
-    from anix_core.video import write_mp4, write_png, write_pngs
+    from anix_core.video import FrameFeed, write_mp4, write_png, write_pngs
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     progress = _progress_bars() if show_progress else None
     t0 = time.perf_counter()
-    cond = build_conditioning(shot, on_progress=progress)
+    cond = build_conditioning(shot, on_progress=progress, stream=generator != "anix")
     t1 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=3) as writers:
-        pending = [writers.submit(write_mp4, cond.scene_video, out / "scene.mp4", fps=shot.fps),
-                   writers.submit(write_mp4, _mask_frames(cond.mask_video), out / "mask.mp4", fps=shot.fps)]
-        frames = create(generator, **(generator_options or {})).generate(cond, on_progress=progress)
+    shot_feed, png_feed = FrameFeed(), FrameFeed()
+    feeds = [shot_feed, png_feed]
+    made = []
+    with ThreadPoolExecutor(max_workers=4) as writers:
+        pending = [writers.submit(shot_feed.write, write_mp4, out / "shot.mp4", fps=shot.fps),
+                   writers.submit(png_feed.write, write_pngs, out / "frames")]
+        if cond.stream is not None:
+            scene_feed, mask_feed = FrameFeed(), FrameFeed()
+            feeds += [scene_feed, mask_feed]
+            pending += [writers.submit(scene_feed.write, write_mp4, out / "scene.mp4", fps=shot.fps),
+                        writers.submit(mask_feed.write, write_mp4, out / "mask.mp4", fps=shot.fps)]
+            cond.stream.on_frame = lambda i, f: (scene_feed.put(f.rgb), mask_feed.put(_mask_frame(f.mask)))
+        else:
+            pending += [writers.submit(write_mp4, cond.scene_video, out / "scene.mp4", fps=shot.fps),
+                        writers.submit(write_mp4, map(_mask_frame, cond.mask_video), out / "mask.mp4", fps=shot.fps)]
+
+        def on_frame(index, frame):
+            shot_feed.put(frame)
+            png_feed.put(frame)
+            made.append(index)
+
+        try:
+            create(generator, **(generator_options or {})).generate(cond, on_progress=progress, on_frame=on_frame)
+        except BaseException:
+            for feed in feeds:
+                feed.close()
+            failed = next((job.exception() for job in pending if job.exception() is not None), None)
+            if failed is not None:
+                raise failed from None  # a writer's own error, not the "writer stopped" it caused
+            raise
+        for feed in feeds:
+            feed.close()
         t2 = time.perf_counter()
-        pending += [writers.submit(write_pngs, frames, out / "frames"),
-                    writers.submit(write_mp4, frames, out / "shot.mp4", fps=shot.fps)]
         motion = cond.motion
         plan_json = {"instruction": shot.instruction, "generator": generator, "prompt": cond.prompt,
                      **motion.plan.to_dict(), "motion": motion.to_dict(), "warnings": list(motion.warnings)}
@@ -71,15 +99,14 @@ def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool =
         for job in pending:
             job.result()  # re-raises a writer's error
     t3 = time.perf_counter()
-    return {"out": out, "mp4": out / "shot.mp4", "frames": len(frames), "conditioning_s": t1 - t0,
+    return {"out": out, "mp4": out / "shot.mp4", "frames": len(made), "conditioning_s": t1 - t0,
             "generate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0, "warnings": list(motion.warnings)}
 
 
-def _mask_frames(masks: np.ndarray):
-    """Mask video [F,H,W] in {0,1} -> white-on-black uint8 RGB frames [H,W,3], one at a time."""
-    for mask in masks:
-        grey = (mask > 0.5).astype(np.uint8) * 255
-        yield np.repeat(grey[..., None], 3, axis=-1)
+def _mask_frame(mask: np.ndarray) -> np.ndarray:
+    """A mask [H,W] in {0,1} -> a white-on-black uint8 RGB frame [H,W,3]."""
+    grey = (mask > 0.5).astype(np.uint8) * 255
+    return np.repeat(grey[..., None], 3, axis=-1)
 
 
 def _progress_bars():

@@ -2,6 +2,7 @@
 
     generator = create("blockout")
     frames = generator.generate(conditioning, on_progress, should_cancel, on_frame)  # [F,H,W,3] uint8
+    # (or None when on_frame took every frame: "blockout" and "render" then keep none)
 
 - `on_progress(stage: str, done: int, total: int)` reports work as it goes;
 - `should_cancel() -> bool` is polled between units of work; when it turns true the generator
