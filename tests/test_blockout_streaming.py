@@ -75,7 +75,7 @@ def test_a_workers_peak_memory_does_not_grow_with_the_frame_count():
     """A fresh process runs a 40-frame and then a 120-frame blockout shot as a worker does
     (bench/worker_memory.py; the demo courtyard cut to 2,000 splats so frames are cheap): the
     longer shot adds under 16 MiB to the peak. Whole conditioning and kept frames (about 30 bytes
-    a pixel-frame) would add 80 x 320 x 192 x 30 bytes, about 140 MiB."""
+    a pixel-frame) added 128 MiB there."""
     result = subprocess.run([sys.executable, str(REPO / "bench" / "worker_memory.py"), "--frames", "40", "120",
                              "--width", "320", "--height", "192", "--splats", "2000"],
                             capture_output=True, text=True, timeout=300, cwd=REPO)

@@ -100,7 +100,8 @@ def run_previz(shot, out_dir, generator: str = "blockout", show_progress: bool =
             job.result()  # re-raises a writer's error
     t3 = time.perf_counter()
     return {"out": out, "mp4": out / "shot.mp4", "frames": len(made), "conditioning_s": t1 - t0,
-            "generate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0, "warnings": list(motion.warnings)}
+            "generate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0, "warnings": list(motion.warnings),
+            "streamed": cond.stream is not None}  # streamed: the scene is rendered within generate_s
 
 
 def _mask_frame(mask: np.ndarray) -> np.ndarray:
@@ -213,9 +214,10 @@ def demo_command(args) -> int:
 def _report(summary: dict) -> None:
     for line in summary.get("warnings", []):
         print(f"anix: warning: {line}", file=sys.stderr)  # words read on a guess, hidden frames, targets not reached
-    print(f"{summary['frames']} frames in {summary['total_s']:.1f} s "
-          f"(conditioning {summary['conditioning_s']:.1f} s, generator {summary['generate_s']:.1f} s, "
-          f"writing {summary['write_s']:.1f} s)")
+    stages = ((f"planning {summary['conditioning_s']:.1f} s, scene render and generator {summary['generate_s']:.1f} s")
+              if summary.get("streamed") else
+              (f"conditioning {summary['conditioning_s']:.1f} s, generator {summary['generate_s']:.1f} s"))
+    print(f"{summary['frames']} frames in {summary['total_s']:.1f} s ({stages}, writing {summary['write_s']:.1f} s)")
     print(f"shot: {Path(summary['mp4']).resolve()}")
     print(f"plan: {(Path(summary['out']) / 'plan.png').resolve()}")
 
