@@ -48,7 +48,7 @@ class SceneStream:
     backend: str = "auto"
     background: tuple = DEFAULT_BACKGROUND
     mask_mode: str = "per_frame"
-    on_frame: Callable[[int, ConditioningFrame], None] | None = None  # sees each frame as it is made (previz writes scene.mp4 and mask.mp4)
+    on_frame: Callable[[int, ConditioningFrame], None] | None = None  # previz writes scene.mp4 and mask.mp4 from it
 
     def frames(self, cond: "Conditioning", should_cancel=None) -> Iterator[tuple[int, ConditioningFrame]]:
         """Render `cond`'s frames one at a time; after the last one, the plan's warning about
