@@ -208,3 +208,14 @@ def test_rows_with_different_text_lengths_run_alone_and_equal_one_masked_batch()
     batched_cached = model(**x2, view_latents=views, deepcache="reuse").sample
     torch.testing.assert_close(split, batched, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(split_cached, batched_cached, rtol=1e-5, atol=1e-5)
+
+
+def test_a_training_step_keeps_rows_of_different_text_lengths_in_one_batch():
+    """With autograd on, one masked call: a backward over B separate rows would cost B passes."""
+    model = make_model()
+    x = inputs(batch=2)
+    x["encoder_attention_mask"] = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]])
+    batches = []
+    model.transformer_blocks[0].register_forward_hook(lambda mod, args, out: batches.append(args[0].shape[0]))
+    model(**x).sample.sum().backward()
+    assert batches == [2]

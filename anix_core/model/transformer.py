@@ -224,8 +224,8 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         When the rows of a batch have different text lengths (counts of ones in
         `encoder_attention_mask`, e.g. the CFG pair [negative prompt, prompt]), each row runs on
         its own: the same result as one masked batch, but every attention call is unmasked, so the
-        fastest (flash) kernels apply, as the official varlen attention. `split_text_rows = False`
-        keeps one masked batch.
+        fastest (flash) kernels apply, as the official varlen attention. Only without autograd
+        (sampling): a training step keeps one masked batch, as does `split_text_rows = False`.
         """
         args = dict(hidden_states=hidden_states, timestep=timestep, encoder_hidden_states=encoder_hidden_states,
                     encoder_attention_mask=encoder_attention_mask, pooled_projections=pooled_projections,
@@ -234,8 +234,9 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
                     deepcache=deepcache)
         batch_size = hidden_states.shape[0]
         counts = encoder_attention_mask.sum(dim=1)
-        if (self.split_text_rows and batch_size > 1 and not torch.compiler.is_compiling()
-                and bool((counts != counts[0]).any())):
+        # Sampling only: a training batch keeps one masked call, whose backward is one pass, not B.
+        if (self.split_text_rows and batch_size > 1 and not torch.is_grad_enabled()
+                and not torch.compiler.is_compiling() and bool((counts != counts[0]).any())):
             rows = [{k: v[i:i + 1] if torch.is_tensor(v) and v.dim() and v.shape[0] == batch_size else v
                      for k, v in args.items()} for i in range(batch_size)]
             sample = torch.cat([self._forward(**row, cache_slot=i) for i, row in enumerate(rows)])
