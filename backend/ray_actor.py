@@ -66,6 +66,12 @@ class ShotActor:
                  scene_bytes: int, gpus_per_shot: int = 1, rank: int = 0):
         self.config = SimpleNamespace(testing=testing, model=model, device=device, gpus_per_shot=gpus_per_shot)
         self.rank = rank
+        # numba's thread pool (the CPU rasteriser) the size of torch's: Ray sets OMP_NUM_THREADS to the
+        # actor's CPUs, which torch takes, while numba would take every core, and the first numba pool
+        # launched in a job thread sets that thread's OpenMP count, which its torch ops then use: a
+        # gang's first shot ran the model on 2 threads and the next ones on 1, with other roundings
+        if os.environ.get("OMP_NUM_THREADS"):
+            os.environ["NUMBA_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
         self.node_id = ray.get_runtime_context().get_node_id()
         root = Path(scene_root or Path(tempfile.gettempdir()) / "anix-ray-scenes") / self.node_id[:16]
         self.scenes = SceneCache(root / "scenes", scene_bytes)

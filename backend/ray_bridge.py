@@ -209,7 +209,7 @@ class RayJobRunner(JobRunner):
         import ray
         from ray.exceptions import RayActorError
 
-        from .ray_actor import SCENE_EVENT
+        from .ray_actor import SCENE_EVENT, TERMINAL
 
         header = self.header
         started, frames, failures, rank0_done = False, 0, [], threading.Event()
@@ -236,8 +236,13 @@ class RayJobRunner(JobRunner):
                     continue
                 head, blob = item
                 self.pair.send_multipart([head] if blob is None else [head, blob], copy=False)
-                if P.unpack_header(head)["type"] == P.FRAME:
+                kind = P.unpack_header(head)["type"]
+                if kind == P.FRAME:
                     frames += 1
+                elif kind in TERMINAL:
+                    # The job is over. The stream's end comes a moment later (the actor tidies up);
+                    # an actor lost in that moment is not this job's loss but the next job's to notice.
+                    return
         except RayActorError as exc:
             if not started:
                 raise

@@ -17,6 +17,7 @@ Token sequence seen by the blocks: [view tokens (V frames) | video tokens (F fra
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -71,8 +72,9 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         tables (and of the per-token levels of diffusion forcing), and the last block's outputs are
         gathered, so the view tokens are sliced off and the output projected on the whole sequence.
         Joint attention sees all tokens through Ulysses all-to-all (or ring attention). A property
-        because the last block's name depends on the config. Needs an unpadded prompt
-        (attention_mask None), and on gloo token counts divisible by N."""
+        because the last block's name depends on the config. Token counts need not divide by N:
+        `_forward` pads both streams to shares diffusers can split (`_cp_layout`) and masks the
+        padding, each rank with its own slice of the mask, which Ulysses gathers."""
         from diffusers.models._modeling_parallel import ContextParallelInput, ContextParallelOutput
 
         tokens = ContextParallelInput(split_dim=1, expected_dims=3, split_output=False)
@@ -301,8 +303,12 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         valid_text = encoder_attention_mask.sum(dim=1, dtype=torch.int)
         if not torch.compiler.is_compiling():
             encoder_hidden_states = encoder_hidden_states[:, : int(valid_text.max())]
-        attention_mask = self._attention_mask(hidden_states.shape[1], encoder_hidden_states.shape[1],
-                                              valid_text, batch_size, hidden_states.device)
+        num_image = hidden_states.shape[1]
+        layout = self._cp_layout(num_image, encoder_hidden_states.shape[1])
+        hidden_states, image_rotary_emb, token_levels = self._pad_image(layout, hidden_states, image_rotary_emb,
+                                                                        token_levels)
+        encoder_hidden_states = _pad_tokens(encoder_hidden_states, layout.text_len)
+        attention_mask = self._attention_mask(layout, num_image, valid_text, batch_size, hidden_states.device)
 
         for block in self.transformer_blocks:
             hidden_states, encoder_hidden_states = self._run_block(
@@ -310,10 +316,11 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         last = len(self.single_transformer_blocks) - 1
         for i, block in enumerate(self.single_transformer_blocks):
             if i == last and deepcache == "store":
-                self._deepcache[cache_slot] = (hidden_states.detach(), encoder_hidden_states.detach())
+                self._deepcache[cache_slot] = (hidden_states.detach(), encoder_hidden_states.detach(), layout)
             hidden_states, encoder_hidden_states = self._run_block(
                 block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb, token_levels)
-        return self._output(hidden_states, temb, token_levels, num_view_tokens, (pf, ph, pw), batch_size)
+        return self._output(hidden_states[:, :num_image], temb, token_levels, num_view_tokens, (pf, ph, pw),
+                            batch_size)
 
     @staticmethod
     def _history_timestep(timestep, history_timestep):
@@ -339,22 +346,24 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         """The official cached step: the last single-stream block on the kept tokens, current modulation."""
         if cache_slot not in self._deepcache:
             raise ValueError('deepcache="reuse" needs an earlier deepcache="store" call on this model')
-        hidden_states, encoder_hidden_states = self._deepcache[cache_slot]
+        hidden_states, encoder_hidden_states, layout = self._deepcache[cache_slot]
         pf, ph, pw = grid
-        if hidden_states.shape[0] != batch_size or hidden_states.shape[1] != num_view_tokens + pf * ph * pw:
-            raise ValueError(f"deepcache: the kept tokens {tuple(hidden_states.shape)} do not fit this call "
-                             f"(batch {batch_size}, {num_view_tokens + pf * ph * pw} image tokens)")
+        num_image = num_view_tokens + pf * ph * pw
+        if hidden_states.shape[0] != batch_size or layout.num_image != num_image:
+            raise ValueError(f"deepcache: the kept tokens (batch {hidden_states.shape[0]}, {layout.num_image} image "
+                             f"tokens) do not fit this call (batch {batch_size}, {num_image} image tokens)")
         num_views = num_view_tokens // (ph * pw)
         image_rotary_emb = self.rotary_embedding(pf, ph, pw, num_views, device=hidden_states.device)
         temb, token_levels = self._history_levels(temb, timestep, pooled_projections, guidance, num_history,
-                                                  history_timestep, num_view_tokens, hidden_states.shape[1],
+                                                  history_timestep, num_view_tokens, num_image,
                                                   ph * pw, hidden_states.device)
-        attention_mask = self._attention_mask(hidden_states.shape[1], encoder_hidden_states.shape[1],
-                                              encoder_attention_mask.sum(dim=1, dtype=torch.int), batch_size,
-                                              hidden_states.device)
+        # the kept tokens are this rank's share when split; the RoPE table and levels get split as in _forward
+        _, image_rotary_emb, token_levels = self._pad_image(layout, None, image_rotary_emb, token_levels)
+        attention_mask = self._attention_mask(layout, num_image, encoder_attention_mask.sum(dim=1, dtype=torch.int),
+                                              batch_size, hidden_states.device)
         hidden_states, _ = self._run_block(self.single_transformer_blocks[-1], hidden_states, encoder_hidden_states,
                                            temb, attention_mask, image_rotary_emb, token_levels)
-        return self._output(hidden_states, temb, token_levels, num_view_tokens, grid, batch_size)
+        return self._output(hidden_states[:, :num_image], temb, token_levels, num_view_tokens, grid, batch_size)
 
     def _output(self, hidden_states, temb, token_levels, num_view_tokens, grid, batch_size):
         """Drop the view tokens, final adaLN + projection, unpatchify to [B, C, F, H, W]."""
@@ -373,14 +382,68 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         hidden_states = hidden_states.permute(0, 4, 1, 5, 2, 6, 3, 7)
         return hidden_states.flatten(6, 7).flatten(4, 5).flatten(2, 3)
 
+    def _cp_layout(self, num_image: int, num_text: int) -> "TokenLayout":
+        """How the blocks see the tokens: unsplit, as they are; split by context parallelism
+        (`enable_parallelism`), each stream padded to a length diffusers can split over the ranks
+        (a multiple of N for its equal shares, on gloo; at least N for "anything" mode, on NCCL)."""
+        config = getattr(self, "_parallel_config", None)
+        cp = None if config is None else config.context_parallel_config
+        if cp is None:
+            return TokenLayout(num_image, num_image, num_text)
+        import torch.distributed as dist
+
+        mesh = cp._flattened_mesh  # the mesh diffusers' split hooks shard over
+        ranks, rank = mesh.size(), dist.get_rank(mesh.get_group())
+        uneven = cp.ulysses_anything or cp.ring_anything
+        fit = (lambda n: max(n, ranks)) if uneven else (lambda n: -(-n // ranks) * ranks)
+        return TokenLayout(num_image, fit(num_image), fit(num_text), ranks, rank, cp.ring_degree > 1)
+
     @staticmethod
-    def _attention_mask(latent_len, text_len, valid_text, batch_size, device):
-        """[B, 1, 1, N] bool: image tokens and the first `valid_text` [B] text tokens, as HunyuanVideo.
-        None when nothing is padded, so attention can take its fastest (flash) kernels."""
-        sequence_length = latent_len + text_len
-        if not torch.compiler.is_compiling() and bool((valid_text == text_len).all()):
+    def _pad_image(layout, hidden_states, image_rotary_emb, token_levels):
+        """Image tokens, RoPE table and per-token levels padded to `layout.image_len` (the padding
+        is masked out of attention and sliced off the output, so its values never matter)."""
+        cos, sin = image_rotary_emb
+        return (_pad_tokens(hidden_states, layout.image_len),
+                (_pad_tokens(cos, layout.image_len, dim=0, value=1.0), _pad_tokens(sin, layout.image_len, dim=0)),
+                _pad_tokens(token_levels, layout.image_len, dim=0))
+
+    @staticmethod
+    def _attention_mask(layout, num_image, valid_text, batch_size, device):
+        """Which keys attention may see: the `num_image` image tokens and the first `valid_text` [B]
+        text tokens of each row, as HunyuanVideo. None when that is all of them, so attention can
+        take its fastest (flash) kernels. Split by context parallelism, the [B, 1, 1, S] mask of this
+        rank's own keys ([its image share | its text share]), which Ulysses all-gathers into the
+        layout it attends over; the same on every rank whether a mask is needed, as that gather is
+        collective."""
+        if (not torch.compiler.is_compiling() and layout.image_len == num_image
+                and bool((valid_text == layout.text_len).all())):
             return None
-        effective = latent_len + valid_text
-        indices = torch.arange(sequence_length, device=device).unsqueeze(0)
-        mask = indices < effective.unsqueeze(1)
-        return mask.expand(batch_size, -1).unsqueeze(1).unsqueeze(1)
+        if layout.ring:
+            raise ValueError(f"ring attention takes no attention mask, which {num_image} image tokens and text "
+                             f"lengths {valid_text.tolist()} over {layout.ranks} ranks need; use Ulysses")
+        image = (torch.arange(layout.image_len, device=device) < num_image).expand(batch_size, -1)
+        text = torch.arange(layout.text_len, device=device).unsqueeze(0) < valid_text.unsqueeze(1)
+        if layout.ranks > 1:
+            image, text = (t.tensor_split(layout.ranks, dim=1)[layout.rank] for t in (image, text))
+        return torch.cat([image, text], dim=1).contiguous()[:, None, None]
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """Token counts the blocks work on: `num_image` image tokens padded to `image_len`, text
+    padded to `text_len`; `ranks` > 1 when context parallelism splits them (this is `rank`)."""
+    num_image: int
+    image_len: int
+    text_len: int
+    ranks: int = 1
+    rank: int = 0
+    ring: bool = False
+
+
+def _pad_tokens(x, length: int, dim: int = 1, value: float = 0.0):
+    """`x` (None passes) padded with `value` along `dim` to `length`."""
+    if x is None or x.shape[dim] >= length:
+        return x
+    shape = list(x.shape)
+    shape[dim] = length - x.shape[dim]
+    return torch.cat([x, x.new_full(shape, value)], dim=dim)
