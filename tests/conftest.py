@@ -60,8 +60,10 @@ def robot_views(fixtures_dir):
 def tiny_training_clips():
     """Ten synthetic blockout clips encoded by the tiny pipeline (8 to train on, 2 held out)."""
     from anix_core.model.tiny import tiny_pipeline
-    from anix_core.train.encode import encode_clip
+    from anix_core.train.encode import encode_clip, encode_negative
     from anix_core.train.synthetic import synthetic_clips
 
     pipeline = tiny_pipeline(seed=0)
-    return [encode_clip(pipeline, clip, 32, 48, max_sequence_length=64) for clip in synthetic_clips(10, 9, 32, 48)]
+    negative = encode_negative(pipeline, max_sequence_length=64)
+    return [encode_clip(pipeline, clip, 32, 48, max_sequence_length=64, negative=negative)
+            for clip in synthetic_clips(10, 9, 32, 48)]

@@ -156,7 +156,7 @@ def _dataset_encode(args) -> int:
     from tqdm.auto import tqdm
 
     from anix_core.train.data import find_clips, load_clip
-    from anix_core.train.encode import encode_clip
+    from anix_core.train.encode import encode_clip, encode_negative
     from anix_core.train.latents import save_latent_clip
 
     if args.tiny == bool(args.model):
@@ -177,8 +177,10 @@ def _dataset_encode(args) -> int:
     clips = find_clips(args.dataset)
     if not clips:
         raise ValueError(f"{args.dataset}: no clip folders (folders holding clip.json)")
+    negative = encode_negative(pipeline, max_sequence_length=max_len)
     for clip_dir in tqdm(clips, desc="encode", unit="clip"):
-        tensors = encode_clip(pipeline, load_clip(clip_dir), args.height, args.width, max_sequence_length=max_len)
+        tensors = encode_clip(pipeline, load_clip(clip_dir), args.height, args.width, max_sequence_length=max_len,
+                              negative=negative)
         save_latent_clip(tensors, Path(args.out) / f"{clip_dir.name}.safetensors")
     print(f"encoded {len(clips)} clips to {args.out}")
     return 0

@@ -17,8 +17,7 @@ def apply_lora(transformer, source: str | Path | dict, lora_scale: float = 1.0, 
     a peft adapter with weight `lora_scale`. Raises if any entry matches no module of this model."""
     if fuse:
         return merge_lora(transformer, source, lora_scale)
-    lora = source if isinstance(source, dict) else read_lora_file(source)
-    state, report = checked_lora(lora, transformer.config, "tensors" if isinstance(source, dict) else source)
+    state, report = _read_checked(source, transformer.config)
     transformer.load_lora_adapter(state, prefix="transformer", adapter_name=adapter_name)
     transformer.set_adapters([adapter_name], weights=[lora_scale])
     return report
@@ -28,8 +27,7 @@ def apply_lora(transformer, source: str | Path | dict, lora_scale: float = 1.0, 
 def merge_lora(transformer, source: str | Path | dict, lora_scale: float = 1.0) -> ConversionReport:
     """The official merge into the weights themselves (no adapter left behind): for every module,
     W += lora_scale * up @ down, computed in float32 like the official loader."""
-    lora = source if isinstance(source, dict) else read_lora_file(source)
-    state, report = checked_lora(lora, transformer.config, "tensors" if isinstance(source, dict) else source)
+    state, report = _read_checked(source, transformer.config)
     modules = dict(transformer.named_modules())
     for key, down in state.items():
         if not key.endswith(".lora_A.weight"):
@@ -40,3 +38,10 @@ def merge_lora(transformer, source: str | Path | dict, lora_scale: float = 1.0) 
         delta = lora_scale * torch.mm(up.float(), down.float())
         weight.copy_((weight.float() + delta.to(weight.device)).to(weight.dtype))
     return report
+
+
+def _read_checked(source: str | Path | dict, config) -> tuple[dict, ConversionReport]:
+    """`source` (a file, folder or tensors) as our peft LoRA state, every entry matched (`checked_lora`)."""
+    if isinstance(source, dict):
+        return checked_lora(source, config, "tensors")
+    return checked_lora(read_lora_file(source), config, source)

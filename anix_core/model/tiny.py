@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from .configs import TINY
+from .text import IMAGE_TOKEN
 
 WORDS = ("a character is walks runs turns left right forward backward waves sits jumps the front back view "
          "looks like camera orbit follow static . , <img> <SEP>").split()
@@ -29,7 +30,7 @@ def tiny_tokenizer(max_length: int = 77):
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", bos_token="[BOS]",
                                         eos_token="[EOS]", model_max_length=max_length)
-    tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})  # LLaVA's image slot
+    tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})  # LLaVA's image slot
     return tokenizer
 
 
@@ -59,7 +60,7 @@ def tiny_components(seed: int = 0) -> dict:
         text_config=LlamaConfig(vocab_size=len(tokenizer), hidden_size=TINY["text_embed_dim"], intermediate_size=64,
                                 num_hidden_layers=3, num_attention_heads=2, num_key_value_heads=2,
                                 max_position_embeddings=512, pad_token_id=0),
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"), vision_feature_layer=-2,
+        image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), vision_feature_layer=-2,
         vision_feature_select_strategy="default", projector_hidden_act="gelu",
     ))
     text_encoder_2 = CLIPTextModel(CLIPTextConfig(

@@ -159,7 +159,7 @@ class AniXTransformer3DModel(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapte
         self.norm_out = AdaLayerNormContinuous(inner_dim, inner_dim, elementwise_affine=False, eps=1e-6)
         self.proj_out = nn.Linear(inner_dim, patch_size_t * patch_size * patch_size * out_channels)
         self.gradient_checkpointing = False
-        # DeepCache: slot -> (hidden_states, encoder_hidden_states) entering the last single block
+        # DeepCache: slot -> (hidden_states, encoder_hidden_states, TokenLayout) entering the last single block
         self._deepcache: dict = {}
         self.split_text_rows = True
 

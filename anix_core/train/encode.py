@@ -19,8 +19,21 @@ def latent_frame_count(num_frames: int, temporal: int = 4) -> int:
 
 
 @torch.no_grad()
-def encode_clip(pipeline, clip: Clip, height: int, width: int, max_sequence_length: int = 256) -> dict:
-    """One clip -> the tensors of `anix_core.train.latents` (batch dimension removed)."""
+def encode_negative(pipeline, max_sequence_length: int = 256) -> dict:
+    """The official unconditional branch: the negative prompt (white LLaVA images), trimmed mask.
+    The same for every clip, so a dataset encodes it once and hands it to `encode_clip`."""
+    dtype = pipeline.transformer.dtype
+    embeds, mask, pooled = pipeline.encode_prompt(NEGATIVE_PROMPT, pipeline._execution_device, dtype,
+                                                  max_sequence_length, negative=True)
+    return {"negative_prompt_embeds": embeds[0], "negative_prompt_mask": trim_uncond_mask(mask)[0],
+            "negative_pooled": pooled[0]}
+
+
+@torch.no_grad()
+def encode_clip(pipeline, clip: Clip, height: int, width: int, max_sequence_length: int = 256,
+                negative: dict | None = None) -> dict:
+    """One clip -> the tensors of `anix_core.train.latents` (batch dimension removed).
+    `negative`: `encode_negative`'s tensors for this pipeline and length (encoded here when None)."""
     frames = latent_frame_count(clip.num_frames, pipeline.vae_scale_temporal)
     dtype = pipeline.transformer.dtype
     device = pipeline._execution_device
@@ -29,8 +42,6 @@ def encode_clip(pipeline, clip: Clip, height: int, width: int, max_sequence_leng
         return pipeline.encode_video(fit_frames(video, frames))[0].to(dtype)
 
     embeds, mask, pooled = pipeline.encode_prompt(clip.prompt(), device, dtype, max_sequence_length, views=clip.views)
-    neg_embeds, neg_mask, neg_pooled = pipeline.encode_prompt(NEGATIVE_PROMPT, device, dtype, max_sequence_length,
-                                                              negative=True)
     views = views_tensor(clip.views, height, width)
     return {
         "latents": encode(video_tensor(clip.target, height, width)),
@@ -39,7 +50,5 @@ def encode_clip(pipeline, clip: Clip, height: int, width: int, max_sequence_leng
         # the mode, not a sample: an encoded dataset is the same every time it is built
         "view_latents": pipeline.encode_views(views, sample=False)[0].to(dtype),
         "prompt_embeds": embeds[0], "prompt_mask": mask[0], "pooled": pooled[0],
-        # the official unconditional branch: negative prompt (white LLaVA images), trimmed mask
-        "negative_prompt_embeds": neg_embeds[0], "negative_prompt_mask": trim_uncond_mask(neg_mask)[0],
-        "negative_pooled": neg_pooled[0],
+        **(negative if negative is not None else encode_negative(pipeline, max_sequence_length)),
     }

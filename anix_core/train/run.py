@@ -20,13 +20,14 @@ def load_training_clips(config: RunConfig, progress: bool = True) -> list[dict]:
     from tqdm.auto import tqdm
 
     from anix_core.model.tiny import tiny_pipeline
-    from anix_core.train.encode import encode_clip
+    from anix_core.train.encode import encode_clip, encode_negative
     from anix_core.train.synthetic import synthetic_clips
 
     height, width = data.synthetic_size
     clips = synthetic_clips(data.synthetic, data.synthetic_frames, height, width, seed=config.train.seed)
     pipeline = tiny_pipeline(seed=config.train.seed)
-    return [encode_clip(pipeline, clip, height, width, max_sequence_length=64)
+    negative = encode_negative(pipeline, max_sequence_length=64)
+    return [encode_clip(pipeline, clip, height, width, max_sequence_length=64, negative=negative)
             for clip in tqdm(clips, desc="encode clips", disable=not progress)]
 
 
