@@ -74,7 +74,8 @@ def _wrap(a):
     return (a + math.pi) % (2 * math.pi) - math.pi
 
 
-def _smoothstep(t: float) -> float:
+def smoothstep(t: float) -> float:
+    """0 -> 1 over t in [0, 1], with zero slope at both ends (t clamped)."""
     t = min(max(t, 0.0), 1.0)
     return t * t * (3 - 2 * t)
 
@@ -175,7 +176,7 @@ def plan_root_path(plan, anchor, num_frames: int, fps: float, ground: Ground,
             pos = pos + v * dt * np.array([math.cos(heading), math.sin(heading)])
             if state["turn"]:
                 duration = max(1, min(end - start, int(round(max(0.5, abs(state["turn"]) / math.radians(240)) * fps))))
-                t = _smoothstep((i + 1 - start) / duration)
+                t = smoothstep((i + 1 - start) / duration)
                 heading = state["start_heading"] + state["turn"] * t
     if warnings is not None:
         warnings.extend(_unreached(segments, seg_state, pos, num_frames, fps))
