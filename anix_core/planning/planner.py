@@ -26,7 +26,11 @@ def resolve_camera_behaviour(shot, plan) -> str:
     plan's, else "static"."""
     if getattr(shot, "cameras", None):
         return "user"
-    behaviour = getattr(shot, "camera_behaviour", None)
+    return _planned_behaviour(getattr(shot, "camera_behaviour", None), plan)
+
+
+def _planned_behaviour(behaviour: str | None, plan) -> str:
+    """`resolve_camera_behaviour` without the user's cameras: `behaviour` chosen, or the plan's."""
     if not behaviour and _targets_camera(plan):
         behaviour = "static"
     if not behaviour:
@@ -40,16 +44,11 @@ def resolve_camera_behaviour(shot, plan) -> str:
 def camera_plan_for_previz(plan, camera: str | None = None) -> CameraPlan:
     """The plan's camera as previz films it (`anix plan` prints this): the user's `camera`
     choice, else the plan's camera, with the plan's params when the behaviour is the plan's."""
-    behaviour = resolve_camera_behaviour(_Choice(camera), plan)
+    behaviour = _planned_behaviour(camera, plan)
     cam = getattr(plan, "camera", None)
     same = cam is not None and getattr(cam, "behaviour", None) == behaviour
     return CameraPlan(behaviour, dict(getattr(cam, "params", None) or {}) if same else {},
                       bool(camera) or bool(same and getattr(cam, "explicit", False)))
-
-
-class _Choice:
-    def __init__(self, camera):
-        self.camera_behaviour, self.cameras = camera, None
 
 
 def _targets_camera(plan) -> bool:
