@@ -556,11 +556,8 @@ def _combine_camera_moves(moves: list[CameraPlan]) -> CameraPlan | None:
     """One camera plan from the moves an instruction names: one move as is (the last reading of
     a behaviour named twice wins), a meaningful pair (CAMERA_COMBINATIONS) as the first with the
     second under "with"; any other pair is an error that names both moves."""
-    latest: dict[str, CameraPlan] = {}
-    for move in moves:
-        latest.pop(move.behaviour, None)
-        latest[move.behaviour] = move
-    ordered = sorted(latest.values(), key=lambda m: min(i for i, x in enumerate(moves) if x.behaviour == m.behaviour))
+    # a dict keeps each key where it was first put: the behaviours in the order first named, each its last move
+    ordered = list({move.behaviour: move for move in moves}.values())
     if not ordered:
         return None
     if len(ordered) == 1:
