@@ -311,7 +311,7 @@ def _unknown_verb_follows(toks: list[_Token], and_at: int, j: int) -> bool:
     known verb before it ("walks to the bench and plops down") and what follows it is what follows
     verbs, so the new clause is kept (with a warning) rather than read into the previous one."""
     word, nxt = toks[j].word, (toks[j + 1].word if j + 1 < len(toks) else "")
-    if not _VERB_FORM.search(word) or lx.FORM_TO_BASE.get(word) or word in lx.SCENE_NOUNS:
+    if not _VERB_FORM.search(word) or _lemma(word) or word in lx.SCENE_NOUNS:
         return False
     ending = re.search(r"(s|ed|ing)$", word).group(1)
     before = [t.word for t in toks[:and_at] if _lemma(t.word) in lx.VERBS or _lemma(t.word) in lx.PHRASE_INDEX]
