@@ -102,6 +102,11 @@ def plan_cameras(behaviour: str, root_positions, headings, height_m: float, widt
             pts = character_points(roots, height_m)
             ranked = sorted(candidates, key=lambda c: c[0] + _path_cost(grid, ground, c[1], pts))
             _, eyes, looks = _checked_by_depth(_apart(ranked), depth_check, width, height)
+    return _cameras(eyes, looks, width, height)
+
+
+def _cameras(eyes, looks, width: int, height: int) -> list[Camera]:
+    """One camera per frame from its centre and the point it looks at."""
     return [Camera.look_at(e, look, width, height, FOV_X_DEG) for e, look in zip(eyes, looks)]
 
 
@@ -124,7 +129,7 @@ def _checked_by_depth(ranked, depth_check, width, height):
         return ranked[0]
     best, fewest = ranked[0], None
     for path in ranked:
-        hidden = len(depth_check([Camera.look_at(e, look, width, height, FOV_X_DEG) for e, look in zip(path[1], path[2])]))
+        hidden = len(depth_check(_cameras(path[1], path[2], width, height)))
         if fewest is None or hidden < fewest:
             best, fewest = path, hidden
         if hidden == 0:
