@@ -315,9 +315,9 @@ def _travel_yaw(anchor, headings, fps: float) -> np.ndarray:
     speed = np.linalg.norm(vel, axis=1)
     moving = speed > FOLLOW_MOVING_MPS
     yaw = np.empty(f)
-    current = float(np.arctan2(vel[moving][0, 1], vel[moving][0, 0])) if moving.any() else float(headings[0])
-    if not moving.any() or np.argmax(moving) > 0.5 * f:
-        current = float(headings[0])
+    current = float(headings[0])  # unless it starts moving within the first half: then its first direction
+    if moving.any() and np.argmax(moving) <= 0.5 * f:
+        current = float(np.arctan2(vel[moving][0, 1], vel[moving][0, 0]))
     for i in range(f):
         if moving[i]:
             current = float(np.arctan2(vel[i, 1], vel[i, 0]))
