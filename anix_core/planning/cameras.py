@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import trajectory
 from ..cameras import Camera
+from ..instructions import default_camera
 from .sightlines import character_points, eye_blocked, visibility
 
 FOV_X_DEG = 60.0
@@ -239,18 +240,19 @@ def apply_move(move: str, eyes, looks, params: dict, height_m: float):
         sign = -1.0 if direction in ("out", "back", "backward") else 1.0
         eyes += sign * amount * s * view / np.linalg.norm(view, axis=1, keepdims=True)
     elif move == "crane":
-        amount = float(params.get("distance_m", 1.5))
+        amount = float(params.get("distance_m", default_camera("crane").params["distance_m"]))
         lift = s if direction != "down" else 1.0 - s  # crane down starts high and comes down to the framing
         eyes[:, 2] += amount * lift[:, 0]
     elif move == "truck":
-        amount = float(params.get("distance_m", 2.0)) * (-1.0 if direction == "left" else 1.0)
+        amount = float(params.get("distance_m", default_camera("truck").params["distance_m"])) * \
+            (-1.0 if direction == "left" else 1.0)
         right = np.stack([view[:, 1], -view[:, 0], np.zeros(f)], 1)
         right /= np.maximum(np.linalg.norm(right, axis=1, keepdims=True), 1e-9)
         shift = amount * (s - 0.5) * right
         eyes += shift
         looks += shift
     elif move in ("pan", "whip_pan", "tilt"):
-        degrees = float(params.get("degrees", {"pan": 30.0, "whip_pan": 90.0, "tilt": 20.0}[move]))
+        degrees = float(params.get("degrees", default_camera(move).params["degrees"]))
         if move == "tilt":
             angle = (s[:, 0] - 0.5) * degrees * (-1.0 if direction == "down" else 1.0)
             return eyes, eyes + _turn(view, pitch_deg=angle)
