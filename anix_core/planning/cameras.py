@@ -142,15 +142,15 @@ def _path_cost(grid, ground, eyes, pts) -> float:
     """A path's faults: frames with the camera inside geometry, and the share of the character
     it does not see."""
     inside = float(eye_blocked(grid, ground, eyes).sum())
-    idx = _scored(len(eyes))
+    idx = spread_frames(len(eyes))
     hidden = 1.0 - float(visibility(grid, eyes[idx], pts[idx]).mean())
     return INSIDE_COST * inside + HIDDEN_COST * hidden
 
 
-def _scored(f: int) -> np.ndarray:
-    """The frames (at most SCORED_FRAMES, evenly spread, first and last included) sight lines are
-    scored on: a long shot costs no more than a short one."""
-    return np.unique(np.linspace(0, f - 1, min(f, SCORED_FRAMES)).round().astype(int))
+def spread_frames(f: int, count: int = SCORED_FRAMES) -> np.ndarray:
+    """At most `count` of `f` frames, evenly spread, first and last included: the frames sight
+    lines are scored on (a long shot costs no more than a short one)."""
+    return np.unique(np.linspace(0, f - 1, min(f, count)).round().astype(int))
 
 
 # ----------------------------------------------------------------------------- placements
@@ -349,9 +349,9 @@ def _follow_search(grid, ground, roots, anchor, desired, distance, rise, height_
     """Per frame (offsets about the character [F] radians, distance factors [F], extra heights
     [F] metres) that minimise the frames inside geometry, the character hidden and the distance
     from the plain follow, changing by at most one step between scored frames (dynamic
-    programming over `_scored` frames, interpolated between them)."""
+    programming over `spread_frames` frames, interpolated between them)."""
     frames = len(roots)
-    idx = _scored(frames)
+    idx = spread_frames(frames)
     roots, anchor, desired = roots[idx], anchor[idx], desired[idx]
     f = len(idx)
     turns = np.radians(np.arange(-150.0, 151.0, 15.0))

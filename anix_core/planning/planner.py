@@ -10,7 +10,7 @@ from .. import instructions, trajectory
 from ..render import render
 from ..cameras import Camera
 from ..instructions import CAMERA_BEHAVIOURS, CAMERA_TARGET, CameraPlan
-from .cameras import FOV_X_DEG, MOVES, plan_cameras
+from .cameras import FOV_X_DEG, MOVES, plan_cameras, spread_frames
 from .ground import Ground, fit_ground
 from .motion import MotionPlan, plan_root_path
 from .obstacles import OccupancyGrid, occupancy_grid
@@ -107,7 +107,7 @@ def _depth_check(shot, roots, samples: int = 4, width: int = 64):
     """depth_check(cameras) -> frames (of `samples` spread over the shot) where the scene,
     rendered small, hides the character standing on `roots`."""
     def check(cameras):
-        frames = np.unique(np.linspace(0, len(cameras) - 1, samples).round().astype(int))
+        frames = spread_frames(len(cameras), samples)
         height = max(16, round(width * shot.height / shot.width))
         small = [cameras[i].with_size(width, height) for i in frames]
         depth = render(shot.scene, small, backend=(shot.options or {}).get("backend", "auto")).depth
