@@ -56,8 +56,8 @@ def _targets_camera(plan) -> bool:
 
 
 def parse_shot_instruction(shot):
-    """The shot's instruction as a `Plan` (anix_core.instructions). A camera move the parser does
-    not take as a choice (a crane, say) is the planner's to apply, so it is not passed on."""
+    """The shot's instruction as a `Plan` (anix_core.instructions). A camera behaviour the parser
+    does not know is not passed on: `resolve_camera_behaviour` rejects it with the full list."""
     camera = shot.camera_behaviour if shot.camera_behaviour in CAMERA_BEHAVIOURS else None
     return instructions.parse(shot.instruction, targets=tuple(shot.targets or ()), num_frames=shot.num_frames,
                               fps=shot.fps, camera=camera)
