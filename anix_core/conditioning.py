@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .masks import MASK_MODES, box_mask, box_masks
+from .masks import box_mask, box_masks, check_mask_mode
 from .planning import MotionPlan, plan_motion
 from .planning.sightlines import character_points, frame_hidden, frame_ranges, hidden_frames
 from .shot import VIEW_NAMES
@@ -253,8 +253,7 @@ def build_conditioning(shot, on_progress: Callable[[str, int, int], None] | None
     scene_stream = out = masks = None
     if stream:
         shared_size(cameras)  # what render() checks, before the first frame
-        if mask_mode not in MASK_MODES:
-            raise ValueError(f"mask mode must be one of {', '.join(MASK_MODES)}, not {mask_mode!r}")
+        check_mask_mode(mask_mode)
         scene_stream = SceneStream(shot.scene, options.get("backend", backend), background, mask_mode)
     else:
         try:

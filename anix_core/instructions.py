@@ -110,16 +110,9 @@ def speed_class(speed_mps: float) -> str:
 
 
 def default_camera(behaviour: str) -> CameraPlan:
-    """A camera behaviour with its default parameters (explicit=False)."""
-    params = {"follow": {"distance_m": 4.0, "height_m": 1.8},
-              "orbit": {"direction": "left", "degrees": 90.0},
-              "dolly": {"direction": "in", "distance_m": 2.0},
-              "pan": {"direction": "right", "degrees": 30.0},
-              "crane": {"direction": "up", "distance_m": 1.5},
-              "tilt": {"direction": "up", "degrees": 20.0},
-              "truck": {"direction": "right", "distance_m": 2.0},
-              "whip_pan": {"direction": "right", "degrees": 90.0}}.get(behaviour, {})
-    return CameraPlan(behaviour, dict(params), False)
+    """A camera behaviour with its default parameters (explicit=False): what `_camera_move`
+    reads from words that give none."""
+    return CameraPlan(behaviour, _camera_move(behaviour, "").params, False)
 
 
 # ----------------------------------------------------------------------------- targets
@@ -318,7 +311,7 @@ def _unknown_verb_follows(toks: list[_Token], and_at: int, j: int) -> bool:
     known verb before it ("walks to the bench and plops down") and what follows it is what follows
     verbs, so the new clause is kept (with a warning) rather than read into the previous one."""
     word, nxt = toks[j].word, (toks[j + 1].word if j + 1 < len(toks) else "")
-    if not _VERB_FORM.search(word) or lx.FORM_TO_BASE.get(word) or word in lx.SCENE_NOUNS:
+    if not _VERB_FORM.search(word) or _lemma(word) or word in lx.SCENE_NOUNS:
         return False
     ending = re.search(r"(s|ed|ing)$", word).group(1)
     before = [t.word for t in toks[:and_at] if _lemma(t.word) in lx.VERBS or _lemma(t.word) in lx.PHRASE_INDEX]
@@ -518,11 +511,15 @@ def _metres(low: str, default: float) -> float:
     return _number(m.group(1)) if m and m.group(2).lower().startswith("m") else default
 
 
+def _degrees(low: str, default: float) -> float:
+    m = _DEGREES.search(low)
+    return _degrees_value(m.group(1)) if m else default
+
+
 def _camera_move(behaviour: str, low: str) -> CameraPlan:
     """One camera move with its parameters, read from the words that describe it."""
     side = _side(low)
     vertical = "down" if re.search(r"\b(down\w*|lower\w*|descend\w*|sink\w*|drops?)\b", low) else "up"
-    degrees = _DEGREES.search(low)
     if behaviour == "orbit":
         angle = _written_angle_deg(low, full_words="full|whole|complete|all the way|360")
         params = {"direction": side or "left", "degrees": angle or 90.0}
@@ -532,13 +529,13 @@ def _camera_move(behaviour: str, low: str) -> CameraPlan:
     elif behaviour == "pan" and re.search(r"\bpan\w*\s+(?:all\s+the\s+way\s+)?(?:a)?round\b", low):
         params = {"direction": side or "right", "degrees": 180.0, "around": True}
     elif behaviour == "pan":
-        params = {"direction": side or "right", "degrees": _degrees_value(degrees.group(1)) if degrees else 30.0}
+        params = {"direction": side or "right", "degrees": _degrees(low, 30.0)}
     elif behaviour == "whip_pan":
-        params = {"direction": side or "right", "degrees": _degrees_value(degrees.group(1)) if degrees else 90.0}
+        params = {"direction": side or "right", "degrees": _degrees(low, 90.0)}
     elif behaviour == "crane":
         params = {"direction": vertical, "distance_m": _metres(low, 1.5)}
     elif behaviour == "tilt":
-        params = {"direction": vertical, "degrees": _degrees_value(degrees.group(1)) if degrees else 20.0}
+        params = {"direction": vertical, "degrees": _degrees(low, 20.0)}
     elif behaviour == "truck":
         params = {"direction": side or "right", "distance_m": _metres(low, 2.0)}
     elif behaviour == "follow":
@@ -559,11 +556,8 @@ def _combine_camera_moves(moves: list[CameraPlan]) -> CameraPlan | None:
     """One camera plan from the moves an instruction names: one move as is (the last reading of
     a behaviour named twice wins), a meaningful pair (CAMERA_COMBINATIONS) as the first with the
     second under "with"; any other pair is an error that names both moves."""
-    latest: dict[str, CameraPlan] = {}
-    for move in moves:
-        latest.pop(move.behaviour, None)
-        latest[move.behaviour] = move
-    ordered = sorted(latest.values(), key=lambda m: min(i for i, x in enumerate(moves) if x.behaviour == m.behaviour))
+    # a dict keeps each key where it was first put: the behaviours in the order first named, each its last move
+    ordered = list({move.behaviour: move for move in moves}.values())
     if not ordered:
         return None
     if len(ordered) == 1:

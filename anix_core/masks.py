@@ -18,6 +18,13 @@ _BOX_EDGES = ((0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4),
 MASK_MODES = ("per_frame", "first_frame", "none")
 
 
+def check_mask_mode(mode: str) -> str:
+    """`mode` when it is one of MASK_MODES, else a ValueError naming them."""
+    if mode not in MASK_MODES:
+        raise ValueError(f"mask mode must be one of {', '.join(MASK_MODES)}, not {mode!r}")
+    return mode
+
+
 def character_box_corners(root: np.ndarray, heading_rad: float, height_m: float,
                           width_ratio: float = 0.45) -> np.ndarray:
     """The 8 world corners [8,3] of the upright box around a character standing at `root` [3]
@@ -64,21 +71,13 @@ def box_to_pixels(box, width: int, height: int) -> tuple[int, int, int, int] | N
     return x0, y0, x1, y1
 
 
-def character_boxes(cameras, root_positions, headings, height_m: float,
-                    width_ratio: float = 0.45) -> list:
-    """Per-frame float pixel boxes (x0, y0, x1, y1) or None, one per camera."""
-    return [project_box(cam, character_box_corners(np.asarray(p, np.float64), float(h), height_m, width_ratio))
-            for cam, p, h in zip(cameras, root_positions, headings)]
-
-
 def box_masks(cameras, root_positions, headings, height_m: float, width_ratio: float = 0.45,
               mode: str = "per_frame") -> np.ndarray:
     """Mask video [F,H,W] float32 in {0,1}: 1 inside the character's projected box.
 
     mode: "per_frame" (AniX), "first_frame" (only frame 0 carries the box, as the paper's
     ablation), "none" (all zeros)."""
-    if mode not in MASK_MODES:
-        raise ValueError(f"mask mode must be one of {', '.join(MASK_MODES)}, not {mode!r}")
+    check_mask_mode(mode)
     width, height = cameras[0].width, cameras[0].height
     masks = np.zeros((len(cameras), height, width), np.float32)
     for i, (cam, root, heading) in enumerate(zip(cameras, root_positions, headings)):
@@ -89,8 +88,7 @@ def box_masks(cameras, root_positions, headings, height_m: float, width_ratio: f
 def box_mask(index: int, camera, root, heading_rad: float, height_m: float, width_ratio: float = 0.45,
              mode: str = "per_frame") -> np.ndarray:
     """Frame `index`'s mask [H,W] float32 in {0,1} of `box_masks` (for streaming one frame at a time)."""
-    if mode not in MASK_MODES:
-        raise ValueError(f"mask mode must be one of {', '.join(MASK_MODES)}, not {mode!r}")
+    check_mask_mode(mode)
     width, height = camera.width, camera.height
     mask = np.zeros((height, width), np.float32)
     if mode == "none" or (mode == "first_frame" and index > 0):

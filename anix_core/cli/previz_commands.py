@@ -13,9 +13,11 @@ import numpy as np
 
 from anix_core.cli.plan_command import (accept_negative_values, add_targets_option, check_frames, check_out_folder,
                                         check_range, parse_targets, parse_xyz, register_plan)
+from anix_core.instructions import CAMERA_BEHAVIOURS
 from anix_core.views import load_view, load_views
 
-CAMERA_CHOICES = ("follow", "orbit", "static", "dolly", "pan", "crane", "tilt", "truck", "whip_pan")
+# --camera by name: every behaviour the parser knows but keyframes (those come as a cams.json)
+CAMERA_CHOICES = tuple(b for b in CAMERA_BEHAVIOURS if b != "keyframes")
 CHARACTER_HEIGHT_M = (0.1, 10.0)   # --height-m: a toy to a giant, still a person-sized billboard
 SCENE_MARGIN_FRACTION, SCENE_MARGIN_MIN_M = 0.25, 2.0  # how far outside the scene an anchor may stand
 
@@ -143,7 +145,7 @@ def _cameras_argument(value: str, frames: int):
 
 
 def previz_command(args) -> int:
-    from anix_core.instructions import CAMERA_BEHAVIOURS, parse
+    from anix_core.instructions import parse
     from anix_core.shot import Anchor, ShotSpec
     from anix_core.splats import load
 
@@ -157,7 +159,7 @@ def previz_command(args) -> int:
     targets = {name: np.array(xyz) for name, xyz in parse_targets(args.targets).items()}
     behaviour, cameras = _cameras_argument(args.camera, args.frames)
     parse(args.instruction, targets=targets, num_frames=args.frames, fps=args.fps,
-          camera=behaviour if behaviour in CAMERA_BEHAVIOURS else None)  # fail before loading
+          camera=behaviour)  # fail before loading
     views = load_views(args.views)
     scene = load(args.scene)
     if anchor is not None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..planning.motion import smoothstep as _smooth
+
 
 @dataclass(frozen=True)
 class Pose:
@@ -31,11 +33,6 @@ class Pose:
 
 
 UPRIGHT = Pose()
-
-
-def _smooth(x: float) -> float:
-    x = min(max(x, 0.0), 1.0)
-    return x * x * (3.0 - 2.0 * x)
 
 
 def _hold(t: float, into: float = 0.3, out_from: float = 0.75) -> float:
@@ -66,6 +63,7 @@ _MOTIONS = {
     "salute": ("stretch", 0.04), "pose": ("stretch", 0.05), "dance": ("dance", 10.0),
     "turn": ("none", 0.0), "spin": ("none", 0.0),
 }
+_SWAY = ("sway", 6.0)  # any other action
 _STILL_CATEGORIES = ("idle",)
 
 
@@ -76,7 +74,7 @@ def motion_kind(action: str, category: str) -> str:
         return "none"
     if category == "locomotion":
         return "jump" if action in ("jump", "hop") else "none"
-    return _MOTIONS.get(action, ("sway", 6.0))[0]
+    return _MOTIONS.get(action, _SWAY)[0]
 
 
 def pose(segment, frame: int) -> Pose:
@@ -84,9 +82,7 @@ def pose(segment, frame: int) -> Pose:
     kind = motion_kind(segment.action, segment.category)
     if kind == "none":
         return UPRIGHT
-    amount = _MOTIONS.get(segment.action, ("sway", 6.0))[1]
-    if segment.category == "locomotion":
-        amount = 0.15
+    amount = 0.15 if segment.category == "locomotion" else _MOTIONS.get(segment.action, _SWAY)[1]
     length = max(segment.end_frame - segment.start_frame, 1)
     t = min(max((frame - segment.start_frame + 0.5) / length, 0.0), 1.0)
     count = max(int(getattr(segment, "count", 1) or 1), 1)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import trajectory
 from ..cameras import Camera
+from ..instructions import default_camera
 from .sightlines import character_points, eye_blocked, visibility
 
 FOV_X_DEG = 60.0
@@ -102,6 +103,11 @@ def plan_cameras(behaviour: str, root_positions, headings, height_m: float, widt
             pts = character_points(roots, height_m)
             ranked = sorted(candidates, key=lambda c: c[0] + _path_cost(grid, ground, c[1], pts))
             _, eyes, looks = _checked_by_depth(_apart(ranked), depth_check, width, height)
+    return _cameras(eyes, looks, width, height)
+
+
+def _cameras(eyes, looks, width: int, height: int) -> list[Camera]:
+    """One camera per frame from its centre and the point it looks at."""
     return [Camera.look_at(e, look, width, height, FOV_X_DEG) for e, look in zip(eyes, looks)]
 
 
@@ -124,7 +130,7 @@ def _checked_by_depth(ranked, depth_check, width, height):
         return ranked[0]
     best, fewest = ranked[0], None
     for path in ranked:
-        hidden = len(depth_check([Camera.look_at(e, look, width, height, FOV_X_DEG) for e, look in zip(path[1], path[2])]))
+        hidden = len(depth_check(_cameras(path[1], path[2], width, height)))
         if fewest is None or hidden < fewest:
             best, fewest = path, hidden
         if hidden == 0:
@@ -136,15 +142,15 @@ def _path_cost(grid, ground, eyes, pts) -> float:
     """A path's faults: frames with the camera inside geometry, and the share of the character
     it does not see."""
     inside = float(eye_blocked(grid, ground, eyes).sum())
-    idx = _scored(len(eyes))
+    idx = spread_frames(len(eyes))
     hidden = 1.0 - float(visibility(grid, eyes[idx], pts[idx]).mean())
     return INSIDE_COST * inside + HIDDEN_COST * hidden
 
 
-def _scored(f: int) -> np.ndarray:
-    """The frames (at most SCORED_FRAMES, evenly spread, first and last included) sight lines are
-    scored on: a long shot costs no more than a short one."""
-    return np.unique(np.linspace(0, f - 1, min(f, SCORED_FRAMES)).round().astype(int))
+def spread_frames(f: int, count: int = SCORED_FRAMES) -> np.ndarray:
+    """At most `count` of `f` frames, evenly spread, first and last included: the frames sight
+    lines are scored on (a long shot costs no more than a short one)."""
+    return np.unique(np.linspace(0, f - 1, min(f, count)).round().astype(int))
 
 
 # ----------------------------------------------------------------------------- placements
@@ -234,18 +240,19 @@ def apply_move(move: str, eyes, looks, params: dict, height_m: float):
         sign = -1.0 if direction in ("out", "back", "backward") else 1.0
         eyes += sign * amount * s * view / np.linalg.norm(view, axis=1, keepdims=True)
     elif move == "crane":
-        amount = float(params.get("distance_m", 1.5))
+        amount = float(params.get("distance_m", default_camera("crane").params["distance_m"]))
         lift = s if direction != "down" else 1.0 - s  # crane down starts high and comes down to the framing
         eyes[:, 2] += amount * lift[:, 0]
     elif move == "truck":
-        amount = float(params.get("distance_m", 2.0)) * (-1.0 if direction == "left" else 1.0)
+        amount = float(params.get("distance_m", default_camera("truck").params["distance_m"])) * \
+            (-1.0 if direction == "left" else 1.0)
         right = np.stack([view[:, 1], -view[:, 0], np.zeros(f)], 1)
         right /= np.maximum(np.linalg.norm(right, axis=1, keepdims=True), 1e-9)
         shift = amount * (s - 0.5) * right
         eyes += shift
         looks += shift
     elif move in ("pan", "whip_pan", "tilt"):
-        degrees = float(params.get("degrees", {"pan": 30.0, "whip_pan": 90.0, "tilt": 20.0}[move]))
+        degrees = float(params.get("degrees", default_camera(move).params["degrees"]))
         if move == "tilt":
             angle = (s[:, 0] - 0.5) * degrees * (-1.0 if direction == "down" else 1.0)
             return eyes, eyes + _turn(view, pitch_deg=angle)
@@ -310,9 +317,9 @@ def _travel_yaw(anchor, headings, fps: float) -> np.ndarray:
     speed = np.linalg.norm(vel, axis=1)
     moving = speed > FOLLOW_MOVING_MPS
     yaw = np.empty(f)
-    current = float(np.arctan2(vel[moving][0, 1], vel[moving][0, 0])) if moving.any() else float(headings[0])
-    if not moving.any() or np.argmax(moving) > 0.5 * f:
-        current = float(headings[0])
+    current = float(headings[0])  # unless it starts moving within the first half: then its first direction
+    if moving.any() and np.argmax(moving) <= 0.5 * f:
+        current = float(np.arctan2(vel[moving][0, 1], vel[moving][0, 0]))
     for i in range(f):
         if moving[i]:
             current = float(np.arctan2(vel[i, 1], vel[i, 0]))
@@ -342,9 +349,9 @@ def _follow_search(grid, ground, roots, anchor, desired, distance, rise, height_
     """Per frame (offsets about the character [F] radians, distance factors [F], extra heights
     [F] metres) that minimise the frames inside geometry, the character hidden and the distance
     from the plain follow, changing by at most one step between scored frames (dynamic
-    programming over `_scored` frames, interpolated between them)."""
+    programming over `spread_frames` frames, interpolated between them)."""
     frames = len(roots)
-    idx = _scored(frames)
+    idx = spread_frames(frames)
     roots, anchor, desired = roots[idx], anchor[idx], desired[idx]
     f = len(idx)
     turns = np.radians(np.arange(-150.0, 151.0, 15.0))

@@ -74,7 +74,8 @@ def _wrap(a):
     return (a + math.pi) % (2 * math.pi) - math.pi
 
 
-def _smoothstep(t: float) -> float:
+def smoothstep(t: float) -> float:
+    """0 -> 1 over t in [0, 1], with zero slope at both ends (t clamped)."""
     t = min(max(t, 0.0), 1.0)
     return t * t * (3 - 2 * t)
 
@@ -124,7 +125,7 @@ def plan_root_path(plan, anchor, num_frames: int, fps: float, ground: Ground,
         state = seg_state.get(k)
         if state is None:
             state = seg_state[k] = _start_segment(seg, heading, pos, targets, grid, clearance)
-            state["speed"] = _segment_speed(seg, state, pos, (min(end, num_frames) - i) * dt)
+            state["speed"] = _segment_speed(seg)
         state["end_pos"] = positions[-1]
         next_moves = k + 1 < len(segments) and _moves(segments[k + 1]) and _seg(segments[k + 1], "start_frame", 0) <= end
         if state["moving"] and state["direction"] == "around":
@@ -175,7 +176,7 @@ def plan_root_path(plan, anchor, num_frames: int, fps: float, ground: Ground,
             pos = pos + v * dt * np.array([math.cos(heading), math.sin(heading)])
             if state["turn"]:
                 duration = max(1, min(end - start, int(round(max(0.5, abs(state["turn"]) / math.radians(240)) * fps))))
-                t = _smoothstep((i + 1 - start) / duration)
+                t = smoothstep((i + 1 - start) / duration)
                 heading = state["start_heading"] + state["turn"] * t
     if warnings is not None:
         warnings.extend(_unreached(segments, seg_state, pos, num_frames, fps))
@@ -184,7 +185,7 @@ def plan_root_path(plan, anchor, num_frames: int, fps: float, ground: Ground,
     return np.c_[xy, z], np.array(headings), np.array(speeds)
 
 
-def _segment_speed(seg, state, pos, duration_s: float) -> float:
+def _segment_speed(seg) -> float:
     """The segment's speed: its verb's (a saunter stays a saunter even when the target is far;
     `_unreached` says so instead)."""
     return float(_seg(seg, "speed_mps", DEFAULT_WALK_MPS) or 0.0)

@@ -32,17 +32,15 @@ class OccupancyGrid:
         return ij[..., 0], ij[..., 1]
 
     def _lookup(self, grid: np.ndarray, xy) -> np.ndarray:
-        i, j = self.cell_of(xy)
-        inside = (i >= 0) & (j >= 0) & (i < grid.shape[0]) & (j < grid.shape[1])
-        out = np.zeros(np.shape(i), bool)
-        out[inside] = grid[i[inside], j[inside]]
-        return out
+        """A boolean per-cell `grid` at xy [...,2]; False beyond the grid."""
+        return self.values_at(grid, xy, outside=False, dtype=bool)
 
-    def values_at(self, values: np.ndarray, xy, outside: float = -np.inf) -> np.ndarray:
-        """The per-cell `values` [grid shape] (such as `tops`) at xy [...,2]; `outside` beyond the grid."""
+    def values_at(self, values: np.ndarray, xy, outside: float = -np.inf, dtype=np.float64) -> np.ndarray:
+        """The per-cell `values` [grid shape] (such as `tops`) at xy [...,2] as `dtype`; `outside`
+        beyond the grid."""
         i, j = self.cell_of(xy)
         inside = (i >= 0) & (j >= 0) & (i < values.shape[0]) & (j < values.shape[1])
-        out = np.full(np.shape(i), outside, np.float64)
+        out = np.full(np.shape(i), outside, dtype)
         out[inside] = values[i[inside], j[inside]]
         return out
 

@@ -10,7 +10,7 @@ from .. import instructions, trajectory
 from ..render import render
 from ..cameras import Camera
 from ..instructions import CAMERA_BEHAVIOURS, CAMERA_TARGET, CameraPlan
-from .cameras import FOV_X_DEG, MOVES, plan_cameras
+from .cameras import FOV_X_DEG, MOVES, plan_cameras, spread_frames
 from .ground import Ground, fit_ground
 from .motion import MotionPlan, plan_root_path
 from .obstacles import OccupancyGrid, occupancy_grid
@@ -26,7 +26,11 @@ def resolve_camera_behaviour(shot, plan) -> str:
     plan's, else "static"."""
     if getattr(shot, "cameras", None):
         return "user"
-    behaviour = getattr(shot, "camera_behaviour", None)
+    return _planned_behaviour(getattr(shot, "camera_behaviour", None), plan)
+
+
+def _planned_behaviour(behaviour: str | None, plan) -> str:
+    """`resolve_camera_behaviour` without the user's cameras: `behaviour` chosen, or the plan's."""
     if not behaviour and _targets_camera(plan):
         behaviour = "static"
     if not behaviour:
@@ -40,16 +44,11 @@ def resolve_camera_behaviour(shot, plan) -> str:
 def camera_plan_for_previz(plan, camera: str | None = None) -> CameraPlan:
     """The plan's camera as previz films it (`anix plan` prints this): the user's `camera`
     choice, else the plan's camera, with the plan's params when the behaviour is the plan's."""
-    behaviour = resolve_camera_behaviour(_Choice(camera), plan)
+    behaviour = _planned_behaviour(camera, plan)
     cam = getattr(plan, "camera", None)
     same = cam is not None and getattr(cam, "behaviour", None) == behaviour
     return CameraPlan(behaviour, dict(getattr(cam, "params", None) or {}) if same else {},
                       bool(camera) or bool(same and getattr(cam, "explicit", False)))
-
-
-class _Choice:
-    def __init__(self, camera):
-        self.camera_behaviour, self.cameras = camera, None
 
 
 def _targets_camera(plan) -> bool:
@@ -57,8 +56,8 @@ def _targets_camera(plan) -> bool:
 
 
 def parse_shot_instruction(shot):
-    """The shot's instruction as a `Plan` (anix_core.instructions). A camera move the parser does
-    not take as a choice (a crane, say) is the planner's to apply, so it is not passed on."""
+    """The shot's instruction as a `Plan` (anix_core.instructions). A camera behaviour the parser
+    does not know is not passed on: `resolve_camera_behaviour` rejects it with the full list."""
     camera = shot.camera_behaviour if shot.camera_behaviour in CAMERA_BEHAVIOURS else None
     return instructions.parse(shot.instruction, targets=tuple(shot.targets or ()), num_frames=shot.num_frames,
                               fps=shot.fps, camera=camera)
@@ -108,7 +107,7 @@ def _depth_check(shot, roots, samples: int = 4, width: int = 64):
     """depth_check(cameras) -> frames (of `samples` spread over the shot) where the scene,
     rendered small, hides the character standing on `roots`."""
     def check(cameras):
-        frames = np.unique(np.linspace(0, len(cameras) - 1, samples).round().astype(int))
+        frames = spread_frames(len(cameras), samples)
         height = max(16, round(width * shot.height / shot.width))
         small = [cameras[i].with_size(width, height) for i in frames]
         depth = render(shot.scene, small, backend=(shot.options or {}).get("backend", "auto")).depth

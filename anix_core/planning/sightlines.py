@@ -69,16 +69,14 @@ def frame_hidden(camera, points, depth) -> bool:
     """`hidden_frames` for one frame: the character's points [3,3] (`character_points`) seen by
     `camera` over that frame's rendered depth [H,W]."""
     uv, z = camera.project(points)
-    shown = False
-    for (u, v), d in zip(uv, z):
-        if not (d > 0 and 0 <= u < camera.width and 0 <= v < camera.height):
-            continue
+    if not (z > 0).any():
+        return True  # all behind the camera
+    in_frame = [(u, v, d) for (u, v), d in zip(uv, z) if d > 0 and 0 <= u < camera.width and 0 <= v < camera.height]
+    for u, v, d in in_frame:
         scene_d = float(depth[int(v), int(u)])
         if scene_d <= 0 or scene_d > d - DEPTH_MARGIN_M:
-            shown = True
-            break
-    in_frame = any(d > 0 and 0 <= u < camera.width and 0 <= v < camera.height for (u, v), d in zip(uv, z))
-    return bool(in_frame and not shown or not (z > 0).any())
+            return False  # this point shows (nothing drawn there, or the scene not nearer)
+    return bool(in_frame)
 
 
 def frame_ranges(frames) -> str:
