@@ -92,9 +92,8 @@ class ResultStore:
     def put_frame(self, job_id: str, index: int, header: dict, data) -> None:
         if not self.has(job_id):
             return
-        folder = self.root / job_id
-        folder.mkdir(exist_ok=True)
-        (folder / f"{index:05d}.bin").write_bytes(data)
+        (self.root / job_id).mkdir(exist_ok=True)
+        self._frame_path(job_id, index).write_bytes(data)
         with self._lock:
             if job_id not in self._frames:  # dropped while the frame was written
                 return
@@ -109,7 +108,7 @@ class ResultStore:
             stored = self._frames.get(job_id, {}).get(index)
             if stored is None:
                 return None
-            return _header(stored), self.root / job_id / f"{index:05d}.bin", stored["size"]
+            return _header(stored), self._frame_path(job_id, index), stored["size"]
 
     def indices(self, job_id: str, from_frame: int = 0) -> list[int]:
         """Indices of the stored frames of a job with index >= from_frame, in order."""
@@ -120,7 +119,10 @@ class ResultStore:
         """(header, file) of the job's last `last` stored frames, in index order."""
         with self._lock:
             indices = sorted(self._frames.get(job_id, {}))[-last:] if last > 0 else []
-            return [(_header(self._frames[job_id][i]), self.root / job_id / f"{i:05d}.bin") for i in indices]
+            return [(_header(self._frames[job_id][i]), self._frame_path(job_id, i)) for i in indices]
+
+    def _frame_path(self, job_id: str, index: int) -> Path:
+        return self.root / job_id / _frame_name(index)
 
     def set_info(self, job_id: str, **info) -> None:
         """Keep small facts about a job's result (e.g. the character's end anchor) with its frames."""
@@ -348,10 +350,15 @@ def _read_record(folder: Path, job_id: str) -> dict:
         if encoding == "raw" and size != width * height * channels:
             raise RecordError(f"frame {index}: {size} bytes for a {width}x{height}x{channels} raw frame")
         seen.add(index)
-        frame = folder / f"{index:05d}.bin"
+        frame = folder / _frame_name(index)
         try:
             if frame.is_symlink() or frame.stat().st_size != size:
                 raise RecordError(f"frame {index} does not match its record")
         except OSError:
             raise RecordError(f"frame {index} is missing") from None
     return record
+
+
+def _frame_name(index: int) -> str:
+    """The file of frame `index` in its job's folder."""
+    return f"{index:05d}.bin"
