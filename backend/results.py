@@ -58,8 +58,8 @@ class ResultStore:
         self._ended: dict[str, float] = {}              # job -> monotonic end time
         self._info: dict[str, dict] = {}                # job -> what the job left besides frames (end_anchor)
         self._meta: dict[str, dict] = {}                # job -> record fields (num_frames, generator, encoding, created)
-        self._lost: dict[str, float] = {}               # job -> monotonic time it was found unfinished
-        self._lost_states: dict[str, str] = {}          # lost job -> "queued" or "running"
+        self._lost: dict[str, tuple[float, str]] = {}   # job -> (monotonic time it was found unfinished,
+                                                        #         "queued" or "running" or "" if unknown)
         self._dropped: list[str] = []                   # jobs removed by expiry or the size bound, not yet taken
         self._lock = threading.RLock()
         self.reloaded: list[dict] = self._reload()      # records of the ended jobs found on disk
@@ -163,14 +163,14 @@ class ResultStore:
     def lost_state(self, job_id: str) -> str:
         """`queued` or `running`: what a lost job was when the previous server stopped ("" if unknown)."""
         with self._lock:
-            return self._lost_states.get(job_id, "") if job_id in self._lost else ""
+            return self._lost.get(job_id, (0.0, ""))[1]
 
     def expire(self) -> list[str]:
         """Drop ended jobs older than ttl_s; returns their ids."""
         now = time.monotonic()
         with self._lock:
             old = [j for j, t in self._ended.items() if now - t > self.ttl_s]
-            gone = [j for j, t in self._lost.items() if now - t > self.ttl_s]
+            gone = [j for j, (t, _) in self._lost.items() if now - t > self.ttl_s]
             for job_id in gone:
                 self._lost.pop(job_id, None)
         for job_id in old:
@@ -252,9 +252,8 @@ class ResultStore:
                 for f in entry.iterdir():
                     if f.name != RECORD:
                         _remove(f)
-                self._lost[job_id] = now - max(0.0, now_wall - ended)
                 was = record["state"] if record["state"] != "lost" else record.get("was")
-                self._lost_states[job_id] = was if was in ("queued", "running") else ""
+                self._lost[job_id] = (now - max(0.0, now_wall - ended), was if was in ("queued", "running") else "")
                 if record["state"] != "lost":
                     self._meta[job_id] = {k: record[k] for k in ("num_frames", "generator", "encoding", "created")}
                     self._meta[job_id]["was"] = record["state"]
