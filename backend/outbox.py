@@ -64,12 +64,19 @@ class Outboxes:
         return True
 
     def _over(self, ident: bytes, nbytes: int) -> bool:
-        mine = self._bytes.get(ident, 0) + self._reserved.get(ident, 0) + self._inflight_bytes.get(ident, 0)
-        if mine + nbytes > self.client_bytes:
+        if self._held(ident) + nbytes > self.client_bytes:
             return True
         if nbytes < SMALL:
             return self.small_total + nbytes > SMALL_TOTAL
-        return self.total - self.small_total + self.reserved_total + self.inflight_total + nbytes > self.total_bytes
+        return self._large_held() + nbytes > self.total_bytes
+
+    def _held(self, ident: bytes) -> int:
+        """Bytes on their way to `ident`: queued here, being read for it, with ZeroMQ."""
+        return self._bytes.get(ident, 0) + self._reserved.get(ident, 0) + self._inflight_bytes.get(ident, 0)
+
+    def _large_held(self) -> int:
+        """Bytes counted against `total_bytes`: large messages queued, reads in flight, with ZeroMQ."""
+        return self.total - self.small_total + self.reserved_total + self.inflight_total
 
     def _may_hand(self, ident: bytes, nbytes: int) -> bool:
         """ZeroMQ may take this message for the client now (its window has room, or is empty)."""
@@ -132,9 +139,7 @@ class Outboxes:
     # ------------------------------------------------------------------ budgets for streams
     def room(self, ident: bytes) -> int:
         """Bytes that may still be queued for `ident` (its bound and the total bound)."""
-        mine = self._bytes.get(ident, 0) + self._reserved.get(ident, 0) + self._inflight_bytes.get(ident, 0)
-        return min(self.client_bytes - mine,
-                   self.total_bytes - (self.total - self.small_total) - self.reserved_total - self.inflight_total)
+        return min(self.client_bytes - self._held(ident), self.total_bytes - self._large_held())
 
     def idle(self, ident: bytes) -> bool:
         """Nothing waits here for `ident`, nothing is being read for it and ZeroMQ holds nothing

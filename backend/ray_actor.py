@@ -197,6 +197,7 @@ class ShotActor:
                         return
             finally:
                 self.runner.cancel_event.set()  # a stream the bridge abandoned stops its job too
+                self.runner.abandoned.set()     # and its last events, which nobody reads now, are not waited on
                 self.runner.join(timeout=30.0)
                 self.runner = None
                 self.cancelled.discard(header["job"])

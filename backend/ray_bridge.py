@@ -235,7 +235,7 @@ class RayJobRunner(JobRunner):
                     log(f"job {self.job} runs on {describe_node(where)}")
                     continue
                 head, blob = item
-                self.pair.send_multipart([head] if blob is None else [head, blob], copy=False)
+                self.send_parts([head] if blob is None else [head, blob])
                 kind = P.unpack_header(head)["type"]
                 if kind == P.FRAME:
                     frames += 1

@@ -58,8 +58,8 @@ class ResultStore:
         self._ended: dict[str, float] = {}              # job -> monotonic end time
         self._info: dict[str, dict] = {}                # job -> what the job left besides frames (end_anchor)
         self._meta: dict[str, dict] = {}                # job -> record fields (num_frames, generator, encoding, created)
-        self._lost: dict[str, float] = {}               # job -> monotonic time it was found unfinished
-        self._lost_states: dict[str, str] = {}          # lost job -> "queued" or "running"
+        self._lost: dict[str, tuple[float, str]] = {}   # job -> (monotonic time it was found unfinished,
+                                                        #         "queued" or "running" or "" if unknown)
         self._dropped: list[str] = []                   # jobs removed by expiry or the size bound, not yet taken
         self._lock = threading.RLock()
         self.reloaded: list[dict] = self._reload()      # records of the ended jobs found on disk
@@ -92,9 +92,8 @@ class ResultStore:
     def put_frame(self, job_id: str, index: int, header: dict, data) -> None:
         if not self.has(job_id):
             return
-        folder = self.root / job_id
-        folder.mkdir(exist_ok=True)
-        (folder / f"{index:05d}.bin").write_bytes(data)
+        (self.root / job_id).mkdir(exist_ok=True)
+        self._frame_path(job_id, index).write_bytes(data)
         with self._lock:
             if job_id not in self._frames:  # dropped while the frame was written
                 return
@@ -109,7 +108,7 @@ class ResultStore:
             stored = self._frames.get(job_id, {}).get(index)
             if stored is None:
                 return None
-            return _header(stored), self.root / job_id / f"{index:05d}.bin", stored["size"]
+            return _header(stored), self._frame_path(job_id, index), stored["size"]
 
     def indices(self, job_id: str, from_frame: int = 0) -> list[int]:
         """Indices of the stored frames of a job with index >= from_frame, in order."""
@@ -120,7 +119,10 @@ class ResultStore:
         """(header, file) of the job's last `last` stored frames, in index order."""
         with self._lock:
             indices = sorted(self._frames.get(job_id, {}))[-last:] if last > 0 else []
-            return [(_header(self._frames[job_id][i]), self.root / job_id / f"{i:05d}.bin") for i in indices]
+            return [(_header(self._frames[job_id][i]), self._frame_path(job_id, i)) for i in indices]
+
+    def _frame_path(self, job_id: str, index: int) -> Path:
+        return self.root / job_id / _frame_name(index)
 
     def set_info(self, job_id: str, **info) -> None:
         """Keep small facts about a job's result (e.g. the character's end anchor) with its frames."""
@@ -161,14 +163,14 @@ class ResultStore:
     def lost_state(self, job_id: str) -> str:
         """`queued` or `running`: what a lost job was when the previous server stopped ("" if unknown)."""
         with self._lock:
-            return self._lost_states.get(job_id, "") if job_id in self._lost else ""
+            return self._lost.get(job_id, (0.0, ""))[1]
 
     def expire(self) -> list[str]:
         """Drop ended jobs older than ttl_s; returns their ids."""
         now = time.monotonic()
         with self._lock:
             old = [j for j, t in self._ended.items() if now - t > self.ttl_s]
-            gone = [j for j, t in self._lost.items() if now - t > self.ttl_s]
+            gone = [j for j, (t, _) in self._lost.items() if now - t > self.ttl_s]
             for job_id in gone:
                 self._lost.pop(job_id, None)
         for job_id in old:
@@ -250,9 +252,8 @@ class ResultStore:
                 for f in entry.iterdir():
                     if f.name != RECORD:
                         _remove(f)
-                self._lost[job_id] = now - max(0.0, now_wall - ended)
                 was = record["state"] if record["state"] != "lost" else record.get("was")
-                self._lost_states[job_id] = was if was in ("queued", "running") else ""
+                self._lost[job_id] = (now - max(0.0, now_wall - ended), was if was in ("queued", "running") else "")
                 if record["state"] != "lost":
                     self._meta[job_id] = {k: record[k] for k in ("num_frames", "generator", "encoding", "created")}
                     self._meta[job_id]["was"] = record["state"]
@@ -348,10 +349,15 @@ def _read_record(folder: Path, job_id: str) -> dict:
         if encoding == "raw" and size != width * height * channels:
             raise RecordError(f"frame {index}: {size} bytes for a {width}x{height}x{channels} raw frame")
         seen.add(index)
-        frame = folder / f"{index:05d}.bin"
+        frame = folder / _frame_name(index)
         try:
             if frame.is_symlink() or frame.stat().st_size != size:
                 raise RecordError(f"frame {index} does not match its record")
         except OSError:
             raise RecordError(f"frame {index} is missing") from None
     return record
+
+
+def _frame_name(index: int) -> str:
+    """The file of frame `index` in its job's folder."""
+    return f"{index:05d}.bin"

@@ -413,7 +413,8 @@ class Server:
     def _check_workers(self, now: float, check_silence: bool = True) -> None:
         for w in list(self.workers):
             code = w.proc.poll()
-            silent = check_silence and (w.ident is not None and now - w.last_heard > WORKER_SILENCE_S) or \
+            # a worker that never said `ready` is late whatever check_silence says
+            silent = (check_silence and w.ident is not None and now - w.last_heard > WORKER_SILENCE_S) or \
                 (w.ident is None and now - w.started > WORKER_START_S)
             late_cancel = w.job is not None and w.job.cancel_requested is not None and \
                 now - w.job.cancel_requested > CANCEL_GRACE_S
@@ -534,7 +535,7 @@ class Server:
             replay.indices.pop(0)
             replay.reading = size + 1
             self.outboxes.reserve(replay.ident, replay.reading)
-            self._in_thread(self.reads, _read_file, path,
+            self._in_thread(self.reads, Path.read_bytes, path,
                             then=lambda future, r=replay, h=header: self._replay_read(r, h, future))
             return
         del self.replays[key]
@@ -706,8 +707,9 @@ class Server:
         if sum(1 for j in self.queue if j.client == ident) >= MAX_QUEUED_PER_CLIENT:
             raise P.ProtocolError(P.E_QUEUE_FULL, "", f"this client already has {MAX_QUEUED_PER_CLIENT} queued jobs")
         view_bytes = sum(len(b) for b in blobs)
-        if self._client_view_bytes(ident) + view_bytes > MAX_QUEUED_VIEW_BYTES_PER_CLIENT:
-            raise P.ProtocolError(P.E_QUEUE_FULL, "", f"this client's queued jobs carry {self._client_view_bytes(ident)} "
+        client_view_bytes = self._client_view_bytes(ident)
+        if client_view_bytes + view_bytes > MAX_QUEUED_VIEW_BYTES_PER_CLIENT:
+            raise P.ProtocolError(P.E_QUEUE_FULL, "", f"this client's queued jobs carry {client_view_bytes} "
                                   f"bytes of views; with this one over the limit of {MAX_QUEUED_VIEW_BYTES_PER_CLIENT}")
         if self.queued_view_bytes + view_bytes > MAX_QUEUED_VIEW_BYTES:
             raise P.ProtocolError(P.E_QUEUE_FULL, "", f"queued jobs carry {self.queued_view_bytes} bytes of views; with "
@@ -805,10 +807,6 @@ class Server:
 def _lost_message(job_id: str, was: str = "") -> str:
     return (f"job {job_id} was {was or 'queued or running'} when the server stopped (the server restarted since): it "
             "did not finish and its frames are not kept; submit the shot again")
-
-
-def _read_file(path: Path) -> bytes:
-    return path.read_bytes()
 
 
 def _check_plan(request: dict) -> None:

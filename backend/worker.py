@@ -177,7 +177,10 @@ class JobRunner(threading.Thread):
 
     def send(self, kind: str, blob=None, **fields):
         """Hand an event to the worker loop; waits while EVENT_HWM events are already waiting."""
-        parts = [P.pack(P.message(kind, job=self.job, **fields))] + ([blob] if blob is not None else [])
+        self.send_parts([P.pack(P.message(kind, job=self.job, **fields))] + ([blob] if blob is not None else []))
+
+    def send_parts(self, parts: list) -> None:
+        """Hand an already packed event (header, optional blob) to the worker loop, as `send`."""
         while not self.abandoned.is_set():
             try:
                 self.pair.send_multipart(parts, zmq.NOBLOCK, copy=False)
