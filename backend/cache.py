@@ -171,6 +171,7 @@ class SceneCache:
                 self._check_client_room(owner, size)
             return up
         self.drop_stale_uploads()
+        up = self._uploads.get(sha)  # a leftover that just went stale is gone, its file too
         if size > self.max_bytes:
             raise P.ProtocolError(P.E_TOO_LARGE, "size", f"scene is {size} bytes, the cache holds at most {self.max_bytes}")
         if up is None and len(self._uploads) >= MAX_PARTIAL_UPLOADS and not self._drop_idlest(PARTIAL_IDLE_S):

@@ -157,6 +157,22 @@ def test_a_partial_upload_holds_what_it_received_not_what_it_declares(tmp_path):
     assert cache.path(again) and cache.path(court)
 
 
+def test_a_leftover_partial_that_goes_stale_as_it_is_resumed_restarts_from_zero(tmp_path):
+    from backend.cache import PARTIAL_STALE_S
+
+    data = b"s" * 3000
+    sha = hashlib.sha256(data).hexdigest()
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / f"{sha}.ply").write_bytes(data[:1000])  # left by an earlier server
+    cache = SceneCache(tmp_path, max_bytes=10_000)
+    assert cache.resume_offset(sha) == 1000
+    cache._uploads[sha].touched -= PARTIAL_STALE_S + 1  # it goes stale just as the client resumes
+    with pytest.raises(P.ProtocolError) as err:
+        cache.put_chunk(sha, len(data), 1000, ".ply", data[1000:])
+    assert (err.value.code, err.value.message) == (P.E_BAD_OFFSET, "expected offset 0, got 1000")
+    assert cache.put_chunk(sha, len(data), 0, ".ply", data) == len(data) and cache.path(sha)
+
+
 def test_a_declared_size_over_the_free_space_is_refused_at_once_and_says_why(tmp_path):
     cache = SceneCache(tmp_path, max_bytes=3000)
     used = _upload(cache, b"u" * 1000)
